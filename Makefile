@@ -1,0 +1,52 @@
+# Two commands matter: `make run` (local stack) and `make test` (everything CI checks).
+# Each does all of its own set-up: the venv, the Python packages and the Go-built binaries.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: venv binaries crds lint typecheck test unit run bench bench-api bench-operator clean
+
+$(STAMP): pyproject.toml
+	rm -f $(VENV)/.installed-*
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(STAMP)
+
+binaries: venv  ## build (once, cached in ~/.cache/scim-kube) etcd, kube-apiserver, kubectl, ...
+	$(BIN)/scim-devenv binaries
+
+crds: venv  ## regenerate deploy/crds from the Python models
+	$(BIN)/scim-devenv crds
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+test: venv binaries lint typecheck  ## ruff, mypy and the whole pytest suite (what CI runs)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: venv  ## only the fast tests that need no control plane
+	$(BIN)/pytest -m "not cluster" $(PYTEST_ARGS)
+
+run: venv binaries  ## local control plane + operator + SCIM API with a demo workspace
+	$(BIN)/scim-devenv run
+
+bench: bench-api bench-operator
+
+bench-api: venv binaries
+	$(BIN)/python -m bench.api
+
+bench-operator: venv binaries
+	$(BIN)/python -m bench.operator
+
+clean:
+	rm -rf $(VENV) run .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,46 @@
+"""Bearer-token authentication: the token's SHA-256 must be one the operator published
+in a ScimWorkspace's status. The token itself is never stored or logged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from scim_core.tokens import token_sha256
+
+from .directory import WorkspaceRef
+from .errors import unauthorized, unavailable
+
+MAX_TOKEN_LENGTH = 4096
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: a workspace (its namespace) and a log-safe token fingerprint."""
+
+    workspace: WorkspaceRef
+    token_hash: str
+
+    @property
+    def namespace(self) -> str:
+        return self.workspace.namespace
+
+
+def authenticate(request: Request) -> Caller:
+    """FastAPI dependency: the workspace of the presented bearer token, or 401."""
+    state = request.app.state.scim
+    header = request.headers.get("authorization")
+    if not header:
+        raise unauthorized("Authentication required: send 'Authorization: Bearer <workspace token>'")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH or " " in token:
+        raise unauthorized("Malformed Authorization header: expected 'Bearer <workspace token>'")
+    if not state.ready():
+        raise unavailable("The SCIM service is starting; try again shortly")
+    digest = token_sha256(token)
+    ref = state.directory.workspace_for_token_hash(digest)
+    if ref is None:
+        raise unauthorized("The bearer token is not valid (unknown, expired or revoked)")
+    return Caller(ref, digest)

@@ -1,0 +1,31 @@
+"""API settings, from environment variables (the Helm chart sets them)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: Largest request body accepted (bytes); larger ones get 413.
+    max_body_bytes: int = 2 * 1024 * 1024
+    #: Most resources one list response returns (``count`` is capped to this).
+    max_results: int = 1000
+    #: Requests per second each token may make (sustained), and the burst above it.
+    rate_per_second: float = 200.0
+    rate_burst: int = 400
+
+    @classmethod
+    def from_env(cls) -> ApiSettings:
+        env = os.environ
+        return cls(
+            host=env.get("SCIM_HOST", cls.host),
+            port=int(env.get("SCIM_PORT", cls.port)),
+            max_body_bytes=int(env.get("SCIM_MAX_BODY_BYTES", cls.max_body_bytes)),
+            max_results=int(env.get("SCIM_MAX_RESULTS", cls.max_results)),
+            rate_per_second=float(env.get("SCIM_RATE_PER_SECOND", cls.rate_per_second)),
+            rate_burst=int(env.get("SCIM_RATE_BURST", cls.rate_burst)),
+        )

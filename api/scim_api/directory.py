@@ -1,0 +1,172 @@
+"""The API's in-memory view of the cluster: workspaces by token hash, and per workspace
+namespace its groups and users with the indexes the SCIM filters need.
+
+Fed by informers (watch events) and by the API's own writes (read-your-writes); an
+object never goes back to an older resourceVersion.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from scim_core import constants as c
+
+Obj = dict[str, Any]
+
+
+def _rv(obj: Obj) -> int:
+    try:
+        return int(obj["metadata"]["resourceVersion"])
+    except (KeyError, ValueError, TypeError):
+        return 0
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@dataclass
+class Table:
+    """Objects of one kind in one namespace, with case-insensitive attribute indexes."""
+
+    indexed: tuple[str, ...]
+    by_id: dict[str, Obj] = field(default_factory=dict)
+    ids: list[str] = field(default_factory=list)  # sorted: the stable listing order
+    index: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.index = {attr: {} for attr in self.indexed}
+
+    def _keys(self, obj: Obj) -> dict[str, str]:
+        spec = obj.get("spec") or {}
+        return {a: str(spec[a]).lower() for a in self.indexed if spec.get(a) is not None}
+
+    def put(self, obj: Obj) -> None:
+        oid = obj["metadata"]["name"]
+        old = self.by_id.get(oid)
+        if old is not None:
+            if _rv(obj) < _rv(old):
+                return
+            self._unindex(oid, old)
+        else:
+            bisect.insort(self.ids, oid)
+        self.by_id[oid] = obj
+        for attr, key in self._keys(obj).items():
+            self.index[attr].setdefault(key, set()).add(oid)
+
+    def remove(self, oid: str) -> None:
+        old = self.by_id.pop(oid, None)
+        if old is None:
+            return
+        self._unindex(oid, old)
+        pos = bisect.bisect_left(self.ids, oid)
+        if pos < len(self.ids) and self.ids[pos] == oid:
+            del self.ids[pos]
+
+    def _unindex(self, oid: str, old: Obj) -> None:
+        for attr, key in self._keys(old).items():
+            bucket = self.index[attr].get(key)
+            if bucket is not None:
+                bucket.discard(oid)
+                if not bucket:
+                    del self.index[attr][key]
+
+    def lookup(self, attr: str, value: str) -> set[str]:
+        return set(self.index[attr].get(value.lower(), ()))
+
+
+@dataclass(frozen=True)
+class WorkspaceRef:
+    namespace: str
+    name: str
+
+
+class Directory:
+    """Everything the API reads, kept in step with the cluster."""
+
+    GROUP_INDEXES = ("displayName", "externalId")
+    USER_INDEXES = ("userName", "externalId")
+
+    def __init__(self) -> None:
+        self.workspaces: dict[tuple[str, str], Obj] = {}
+        self._tokens: dict[str, tuple[WorkspaceRef, datetime]] = {}
+        self.groups: dict[str, Table] = {}
+        self.users: dict[str, Table] = {}
+
+    # ------------------------------------------------------------------ sink for informers
+
+    def replace_all(self, plural: str, objects: list[Obj]) -> None:
+        if plural == c.WORKSPACE_PLURAL:
+            self.workspaces = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects}
+            self._rebuild_tokens()
+            return
+        tables: dict[str, Table] = {}
+        indexes = self.GROUP_INDEXES if plural == c.GROUP_PLURAL else self.USER_INDEXES
+        for obj in objects:
+            tables.setdefault(obj["metadata"]["namespace"], Table(indexes)).put(obj)
+        if plural == c.GROUP_PLURAL:
+            self.groups = tables
+        else:
+            self.users = tables
+
+    def upsert(self, plural: str, obj: Obj) -> None:
+        ns = obj["metadata"]["namespace"]
+        if plural == c.WORKSPACE_PLURAL:
+            key = (ns, obj["metadata"]["name"])
+            old = self.workspaces.get(key)
+            if old is None or _rv(obj) >= _rv(old):
+                self.workspaces[key] = obj
+                self._rebuild_tokens()
+        elif plural == c.GROUP_PLURAL:
+            self.groups.setdefault(ns, Table(self.GROUP_INDEXES)).put(obj)
+        elif plural == c.USER_PLURAL:
+            self.users.setdefault(ns, Table(self.USER_INDEXES)).put(obj)
+
+    def delete(self, plural: str, obj: Obj) -> None:
+        ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        if plural == c.WORKSPACE_PLURAL:
+            self.workspaces.pop((ns, name), None)
+            self._rebuild_tokens()
+        elif plural == c.GROUP_PLURAL and ns in self.groups:
+            self.groups[ns].remove(name)
+        elif plural == c.USER_PLURAL and ns in self.users:
+            self.users[ns].remove(name)
+
+    # ------------------------------------------------------------------ authentication
+
+    def _rebuild_tokens(self) -> None:
+        tokens: dict[str, tuple[WorkspaceRef, datetime]] = {}
+        for (ns, name), ws in self.workspaces.items():
+            for entry in (ws.get("status") or {}).get("tokenHashes") or []:
+                not_after = _parse_time(entry.get("notAfter"))
+                sha = entry.get("sha256")
+                if not_after is not None and isinstance(sha, str):
+                    tokens[sha] = (WorkspaceRef(ns, name), not_after)
+        self._tokens = tokens
+
+    def workspace_for_token_hash(self, sha256_hex: str) -> WorkspaceRef | None:
+        """The workspace a token hash belongs to, if it is published and not expired.
+
+        The lookup is keyed by SHA-256 of the presented token, so its timing depends on a
+        digest the caller cannot steer, never on how much of a real token they guessed."""
+        found = self._tokens.get(sha256_hex)
+        if found is None:
+            return None
+        ref, not_after = found
+        if not_after <= datetime.now(UTC):
+            return None
+        return ref
+
+    def group_table(self, namespace: str) -> Table:
+        return self.groups.get(namespace) or Table(self.GROUP_INDEXES)
+
+    def user_table(self, namespace: str) -> Table:
+        return self.users.get(namespace) or Table(self.USER_INDEXES)

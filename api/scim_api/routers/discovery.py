@@ -1,0 +1,65 @@
+"""``/ServiceProviderConfig``, ``/ResourceTypes``, ``/Schemas``: read-only, authenticated."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from scim_core import constants as c
+
+from ..auth import Caller, authenticate
+from ..errors import ScimError, not_found
+from ..protocol import discovery
+from ..responses import scim_response
+
+router = APIRouter()
+Auth = Annotated[Caller, Depends(authenticate)]
+_WRITES = ["POST", "PUT", "PATCH", "DELETE"]
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + c.SCIM_BASE_PATH
+
+
+@router.get("/ServiceProviderConfig")
+async def service_provider_config(request: Request, _: Auth) -> Response:
+    settings = request.app.state.scim.settings
+    return scim_response(request, discovery.service_provider_config(base_url(request), settings.max_results))
+
+
+@router.get("/ResourceTypes")
+async def resource_types(request: Request, _: Auth) -> Response:
+    return scim_response(request, discovery.list_response(discovery.resource_types(base_url(request))))
+
+
+@router.get("/ResourceTypes/{rid}")
+async def resource_type(request: Request, rid: str, _: Auth) -> Response:
+    for rt in discovery.resource_types(base_url(request)):
+        if rt["id"] == rid:
+            return scim_response(request, rt)
+    raise not_found(f"ResourceType {rid!r} not found")
+
+
+@router.get("/Schemas")
+async def schemas(request: Request, _: Auth) -> Response:
+    return scim_response(request, discovery.list_response(discovery.schemas(base_url(request))))
+
+
+@router.get("/Schemas/{sid}")
+async def schema(request: Request, sid: str, _: Auth) -> Response:
+    for s in discovery.schemas(base_url(request)):
+        if s["id"] == sid:
+            return scim_response(request, s)
+    raise not_found(f"Schema {sid!r} not found")
+
+
+@router.api_route("/ServiceProviderConfig", methods=_WRITES, include_in_schema=False)
+@router.api_route("/ResourceTypes", methods=_WRITES, include_in_schema=False)
+@router.api_route("/ResourceTypes/{rid}", methods=_WRITES, include_in_schema=False)
+@router.api_route("/Schemas", methods=_WRITES, include_in_schema=False)
+@router.api_route("/Schemas/{sid}", methods=_WRITES, include_in_schema=False)
+async def read_only(request: Request, _: Auth) -> Response:
+    raise ScimError(405, "Discovery endpoints are read-only", headers={"Allow": "GET"})

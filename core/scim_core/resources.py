@@ -1,0 +1,263 @@
+"""Typed shapes of the three custom resources (spec and status).
+
+These pydantic models are the source of truth for the CRD schemas (see ``crds.py``):
+the YAML under ``deploy/crds`` is generated from them and a test keeps the two equal.
+Field names are camelCase because they are the Kubernetes field names.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DURATION = r"^[0-9]+(s|m|h|d)$"
+
+
+def _rules(*rules: tuple[str, str]) -> dict[str, Any]:
+    """CEL validation rules attached to a schema node."""
+    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- shared status
+
+
+class Condition(_Model):
+    """A KEP-1623 condition, as in ``metav1.Condition``."""
+
+    type: Annotated[str, Field(min_length=1, max_length=316)]
+    status: Literal["True", "False", "Unknown"]
+    observedGeneration: Annotated[int, Field(ge=0)] | None = None
+    lastTransitionTime: datetime
+    reason: Annotated[
+        str,
+        Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"),
+    ]
+    message: Annotated[str, Field(max_length=32768)] = ""
+
+
+Conditions = Annotated[
+    list[Condition],
+    Field(
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+        max_length=16,
+    ),
+]
+
+
+# --------------------------------------------------------------------------- ScimWorkspace
+
+
+class TokenSettings(_Model):
+    """Where the workspace token lives and how long it lasts."""
+
+    secretName: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=253,
+            pattern=DNS_LABEL,
+            description="Secret holding the bearer token; created when missing.",
+        ),
+    ] = "scim-token"
+    lifetime: Annotated[
+        str, Field(pattern=DURATION, description="How long a token is valid, e.g. 90d, 2160h.")
+    ] = "90d"
+    gracePeriod: Annotated[
+        str,
+        Field(
+            pattern=DURATION,
+            description="How long the previous token stays valid after a rotation.",
+        ),
+    ] = "24h"
+
+
+class SubjectMapping(_Model):
+    """How a SCIM member becomes an RBAC subject: prefix + a field of the ScimUser."""
+
+    prefix: Annotated[
+        str,
+        Field(
+            max_length=64,
+            description="Prefix the cluster's authenticator puts on user names, e.g. 'oidc:'.",
+        ),
+    ] = ""
+    userField: Literal["userName", "externalId", "email", "id"] = "userName"
+
+
+class GroupSelector(_Model):
+    """Which groups a role mapping applies to: exactly one of the three fields."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=_rules(
+            (
+                "[has(self.displayName), has(self.externalId), has(self.pattern)].filter(x, x).size() == 1",
+                "set exactly one of displayName, externalId, pattern",
+            )
+        ),
+    )
+
+    displayName: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    externalId: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    pattern: (
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=256,
+                description="Regular expression matched against displayName.",
+            ),
+        ]
+        | None
+    ) = None
+
+
+class LabelSelectorRequirement(_Model):
+    key: Annotated[str, Field(min_length=1, max_length=317)]
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[Annotated[str, Field(max_length=63)]] | None = None
+
+
+class LabelSelector(_Model):
+    matchLabels: dict[str, str] | None = None
+    matchExpressions: list[LabelSelectorRequirement] | None = None
+
+
+class RoleMapping(_Model):
+    """Groups matching ``groups`` get ``clusterRole`` or ``role`` bound."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=_rules(
+            ("has(self.clusterRole) != has(self.role)", "set exactly one of clusterRole, role"),
+        ),
+    )
+
+    name: Annotated[str, Field(min_length=1, max_length=40, pattern=DNS_LABEL)]
+    groups: GroupSelector
+    clusterRole: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    role: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    namespaceSelector: Annotated[
+        LabelSelector | None, Field(description="Also bind in namespaces with these labels.")
+    ] = None
+    includeWorkspaceNamespace: bool = True
+
+
+class ScimWorkspaceSpec(_Model):
+    displayName: Annotated[str, Field(min_length=1, max_length=256)]
+    token: TokenSettings = Field(default_factory=TokenSettings, json_schema_extra={"default": {}})
+    subjects: SubjectMapping = Field(default_factory=SubjectMapping, json_schema_extra={"default": {}})
+    roleMappings: Annotated[
+        list[RoleMapping],
+        Field(
+            max_length=64,
+            json_schema_extra={
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+            },
+        ),
+    ] = Field(default_factory=list)
+
+
+class TokenHash(_Model):
+    """What the API authenticates against: never the token itself."""
+
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    fingerprint: Annotated[str, Field(max_length=64)]
+    notAfter: datetime
+
+
+class ScimWorkspaceStatus(_Model):
+    observedGeneration: int | None = None
+    conditions: Conditions | None = None
+    groups: int | None = None
+    users: int | None = None
+    tokenHashes: Annotated[list[TokenHash], Field(max_length=8)] | None = None
+    tokenFingerprint: str | None = None
+    tokenExpiresAt: datetime | None = None
+
+
+# --------------------------------------------------------------------------- ScimGroup
+
+
+class GroupMember(_Model):
+    value: Annotated[
+        str,
+        Field(min_length=1, max_length=256, description="SCIM id of the member (a ScimUser name)."),
+    ]
+    display: Annotated[str, Field(max_length=256)] | None = None
+
+
+class ScimGroupSpec(_Model):
+    displayName: Annotated[str, Field(min_length=1, max_length=256)]
+    externalId: Annotated[str, Field(max_length=256)] | None = None
+    members: Annotated[
+        list[GroupMember],
+        Field(
+            max_length=5000,
+            json_schema_extra={
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["value"],
+            },
+        ),
+    ] = Field(default_factory=list)
+
+
+class ScimGroupStatus(_Model):
+    observedGeneration: int | None = None
+    conditions: Conditions | None = None
+    memberCount: int | None = None
+    resolvedMembers: int | None = None
+    unresolvedMembers: int | None = None
+    unresolvedSample: Annotated[list[str], Field(max_length=20)] | None = None
+    boundSubjects: int | None = None
+    roleBindings: Annotated[list[str], Field(max_length=1000)] | None = None
+    lastSyncTime: datetime | None = None
+
+
+# --------------------------------------------------------------------------- ScimUser
+
+
+class UserName(_Model):
+    formatted: Annotated[str, Field(max_length=512)] | None = None
+    familyName: Annotated[str, Field(max_length=256)] | None = None
+    givenName: Annotated[str, Field(max_length=256)] | None = None
+
+
+class UserEmail(_Model):
+    value: Annotated[str, Field(min_length=1, max_length=320)]
+    type: Annotated[str, Field(max_length=64)] | None = None
+    primary: bool | None = None
+
+
+class ScimUserSpec(_Model):
+    userName: Annotated[str, Field(min_length=1, max_length=256)]
+    externalId: Annotated[str, Field(max_length=256)] | None = None
+    displayName: Annotated[str, Field(max_length=256)] | None = None
+    name: UserName | None = None
+    emails: Annotated[list[UserEmail], Field(max_length=16)] | None = None
+    active: bool = True
+    subject: (
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=256,
+                description="Explicit RBAC user name; overrides the workspace mapping.",
+            ),
+        ]
+        | None
+    ) = None
+
+
+class ScimUserStatus(_Model):
+    observedGeneration: int | None = None
+    conditions: Conditions | None = None
+    groups: int | None = None

@@ -1,0 +1,146 @@
+"""I/O side of workspace tokens: read the Secret, apply the plan, publish the hashes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from scim_core import constants as c
+from scim_core import tokens
+from scim_core.resources import ScimWorkspaceSpec
+
+from .conditions import set_condition
+from .token_policy import ROTATE_REQUEST, SecretState, TokenPlan, plan_token
+
+log = logging.getLogger(__name__)
+
+#: Label on token Secrets: its value is the owning ScimWorkspace's name.
+TOKEN_SECRET_LABEL = f"{c.GROUP}/token-for"
+
+_locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+
+def _decode(data: dict[str, str] | None, key: str) -> str | None:
+    raw = (data or {}).get(key)
+    if raw is None:
+        return None
+    try:
+        return base64.b64decode(raw).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return ""  # unreadable: treated as a (weak) empty token
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+async def _read_secret(core: client.CoreV1Api, namespace: str, name: str) -> tuple[SecretState | None, Any]:
+    try:
+        secret = await core.read_namespaced_secret(name, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None, None
+        raise
+    state = SecretState(
+        token=_decode(secret.data, c.TOKEN_SECRET_KEY),
+        previous_token=_decode(secret.data, "previous-token"),
+        annotations=dict(secret.metadata.annotations or {}),
+        created=secret.metadata.creation_timestamp,
+    )
+    return state, secret
+
+
+async def _write_secret(
+    core: client.CoreV1Api, workspace: dict[str, Any], name: str, plan: TokenPlan, existing: Any
+) -> None:
+    namespace = workspace["metadata"]["namespace"]
+    data: dict[str, str | None] = {}
+    if plan.write_token is not None:
+        data[c.TOKEN_SECRET_KEY] = _b64(plan.write_token)
+    if plan.write_previous is not None:
+        data["previous-token"] = _b64(plan.write_previous) if plan.write_previous else None
+    labels = {
+        TOKEN_SECRET_LABEL: workspace["metadata"]["name"],
+        c.MANAGED_BY_LABEL: c.MANAGED_BY_VALUE,
+    }
+    if existing is None:
+        owner = {
+            "apiVersion": c.API_VERSION,
+            "kind": c.WORKSPACE_KIND,
+            "name": workspace["metadata"]["name"],
+            "uid": workspace["metadata"]["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {
+                "name": name,
+                "labels": labels,
+                "annotations": plan.annotations,
+                "ownerReferences": [owner],
+            },
+            "data": {k: v for k, v in data.items() if v is not None},
+        }
+        await core.create_namespaced_secret(namespace, body)
+        return
+    patch: dict[str, Any] = {"metadata": {"annotations": plan.annotations, "labels": labels}}
+    if data:
+        patch["data"] = data
+    await core.patch_namespaced_secret(
+        name, namespace, patch, _content_type="application/merge-patch+json",
+        _headers={"Content-Type": "application/merge-patch+json"},
+    )  # fmt: skip
+
+
+async def reconcile_workspace_token(api: client.ApiClient, body: kopf.Body) -> dict[str, Any]:
+    """Bring the workspace's token Secret in line with its settings; return the status
+    fields about tokens (hashes, fingerprint, expiry, TokenValid condition)."""
+    workspace: dict[str, Any] = dict(body)
+    meta = workspace["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    spec = ScimWorkspaceSpec.model_validate(workspace.get("spec") or {})
+    core = client.CoreV1Api(api)
+    async with _locks[(namespace, name)]:
+        state, existing = await _read_secret(core, namespace, spec.token.secretName)
+        plan = plan_token(
+            state,
+            lifetime=tokens.parse_duration(spec.token.lifetime),
+            grace=tokens.parse_duration(spec.token.gracePeriod),
+            now=datetime.now(UTC),
+            rotate_request=(meta.get("annotations") or {}).get(ROTATE_REQUEST),
+        )
+        if plan.secret_changed and (plan.valid or plan.create):
+            await _write_secret(core, workspace, spec.token.secretName, plan, existing)
+    status = workspace.get("status") or {}
+    before: dict[str, Any] = next(
+        (x for x in status.get("conditions") or [] if x.get("type") == "TokenValid"), {}
+    )
+    newly_refused = plan.warning and before.get("reason") != plan.reason
+    if plan.event and (plan.secret_changed or newly_refused):
+        (kopf.warn if plan.warning else kopf.info)(body, reason=plan.reason or "Token", message=plan.event)
+    conditions = set_condition(
+        status.get("conditions"),
+        "TokenValid",
+        plan.valid,
+        plan.reason,
+        plan.message,
+        meta.get("generation"),
+    )
+    current = plan.hashes[0] if plan.valid and plan.hashes else None
+    return {
+        "tokenHashes": [h.as_status() for h in plan.hashes] if plan.valid else [],
+        "tokenFingerprint": current.fingerprint if current else None,
+        "tokenExpiresAt": current.as_status()["notAfter"] if current else None,
+        "conditions": conditions,
+    }

@@ -1,0 +1,102 @@
+"""Small helpers shared by the cluster tests."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from scim_core import constants as c
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.2) -> T:
+    """Poll ``check`` until it returns something truthy (or raise with the last error)."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except (AssertionError, ApiException, KeyError) as exc:
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last error: {last!r}")
+
+
+def custom(kube: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(kube)
+
+
+def create_workspace(kube: client.ApiClient, namespace: str, name: str = "ws", **spec: Any) -> dict[str, Any]:
+    body = {
+        "apiVersion": c.API_VERSION,
+        "kind": c.WORKSPACE_KIND,
+        "metadata": {"name": name},
+        "spec": {"displayName": f"Workspace {namespace}", **spec},
+    }
+    result: dict[str, Any] = custom(kube).create_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace, c.WORKSPACE_PLURAL, body
+    )
+    return result
+
+
+def get_workspace(kube: client.ApiClient, namespace: str, name: str = "ws") -> dict[str, Any]:
+    result: dict[str, Any] = custom(kube).get_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace, c.WORKSPACE_PLURAL, name
+    )
+    return result
+
+
+def read_token(kube: client.ApiClient, namespace: str, secret: str = "scim-token") -> str | None:
+    try:
+        obj = client.CoreV1Api(kube).read_namespaced_secret(secret, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    raw = (obj.data or {}).get(c.TOKEN_SECRET_KEY)
+    return base64.b64decode(raw).decode() if raw else None
+
+
+def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == type_:
+            return dict(cond)
+    return None
+
+
+def workspace_with_token(kube: client.ApiClient, namespace: str) -> str:
+    """Create a workspace, wait for the operator to publish its token hash; the token."""
+    from scim_core.tokens import token_sha256
+
+    create_workspace(kube, namespace)
+
+    def ready() -> str | None:
+        token = read_token(kube, namespace)
+        status = get_workspace(kube, namespace).get("status") or {}
+        hashes = {h["sha256"] for h in status.get("tokenHashes") or []}
+        return token if token and token_sha256(token) in hashes else None
+
+    return eventually(ready)
+
+
+def create_user(
+    kube: client.ApiClient, namespace: str, uid: str, user_name: str, **spec: Any
+) -> dict[str, Any]:
+    body = {
+        "apiVersion": c.API_VERSION,
+        "kind": c.USER_KIND,
+        "metadata": {"name": uid},
+        "spec": {"userName": user_name, **spec},
+    }
+    result: dict[str, Any] = custom(kube).create_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace, c.USER_PLURAL, body
+    )
+    return result
