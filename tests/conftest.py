@@ -99,3 +99,57 @@ def scim_app(control_plane: ControlPlane, operator_running: None) -> Iterator[An
             assert time.monotonic() < deadline, "SCIM API cache never synced"
             time.sleep(0.1)
         yield tc
+
+
+class ScimClient:
+    """The in-process API with one workspace's bearer token."""
+
+    def __init__(self, tc: Any, token: str, namespace: str) -> None:
+        self.tc = tc
+        self.token = token
+        self.namespace = namespace
+        self.base = "/api/auth/scim/v2"
+
+    def _h(self, headers: dict[str, str] | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", **(headers or {})}
+
+    def get(self, path: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        return self.tc.get(self.base + path, headers=self._h(headers), **kw)
+
+    def post(self, path: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        return self.tc.post(self.base + path, json=json, headers=self._h(headers), **kw)
+
+    def put(self, path: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        return self.tc.put(self.base + path, json=json, headers=self._h(headers), **kw)
+
+    def patch(self, path: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        return self.tc.patch(self.base + path, json=json, headers=self._h(headers), **kw)
+
+    def delete(self, path: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        return self.tc.delete(self.base + path, headers=self._h(headers), **kw)
+
+    def create_group(self, name: str, **extra: Any) -> dict[str, Any]:
+        r = self.post(
+            "/Groups",
+            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name, **extra},
+        )
+        assert r.status_code == 201, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+
+@pytest.fixture
+def scim(scim_app: Any, kube: client.ApiClient, namespace: str) -> ScimClient:
+    """A workspace in a fresh namespace, its token known to the API."""
+    from .helpers import eventually, workspace_with_token
+
+    token = workspace_with_token(kube, namespace)
+    eventually(
+        lambda: (
+            scim_app.get(
+                "/api/auth/scim/v2/ServiceProviderConfig", headers={"Authorization": f"Bearer {token}"}
+            ).status_code
+            == 200
+        )
+    )
+    return ScimClient(scim_app, token, namespace)

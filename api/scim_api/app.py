@@ -20,7 +20,7 @@ from .config import ApiSettings
 from .errors import ScimError
 from .limits import BodyLimitMiddleware
 from .responses import scim_response
-from .routers import discovery, health
+from .routers import discovery, groups, health, users
 from .state import ApiState
 
 log = logging.getLogger(__name__)
@@ -80,4 +80,6 @@ def create_app(settings: ApiSettings | None = None, api_factory: ApiFactory | No
 
     app.include_router(health.router)
     app.include_router(discovery.router, prefix=c.SCIM_BASE_PATH)
+    app.include_router(groups.router, prefix=c.SCIM_BASE_PATH)
+    app.include_router(users.router, prefix=c.SCIM_BASE_PATH)
     return app

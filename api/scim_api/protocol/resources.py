@@ -1,0 +1,127 @@
+"""SCIM Group/User JSON ↔ the ScimGroup/ScimUser custom resources (pure functions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scim_core import constants as c
+
+from ..errors import bad_request, invalid_syntax
+from .group_patch import GroupState, parse_members
+
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+#: Entra ID sends this extension on Groups; it carries nothing we store.
+ADSCIM_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
+GROUP_SCHEMAS_ACCEPTED = {GROUP_SCHEMA.lower(), ADSCIM_GROUP.lower()}
+LAST_MODIFIED = f"{c.GROUP}/last-modified"
+_GROUP_KEYS = {"schemas", "id", "meta", "externalid", "displayname", "members"}
+
+
+def etag(obj: dict[str, Any]) -> str:
+    """Weak ETag from the generation: it changes with the SCIM-visible spec only."""
+    return f'W/"{obj["metadata"].get("generation", 1)}"'
+
+
+def _meta(obj: dict[str, Any], resource_type: str, location: str) -> dict[str, Any]:
+    md = obj["metadata"]
+    created = md.get("creationTimestamp")
+    return {
+        "resourceType": resource_type,
+        "created": created,
+        "lastModified": (md.get("annotations") or {}).get(LAST_MODIFIED) or created,
+        "location": location,
+        "version": etag(obj),
+    }
+
+
+def group_state(spec: dict[str, Any]) -> GroupState:
+    return GroupState(
+        display_name=spec.get("displayName", ""),
+        external_id=spec.get("externalId"),
+        members={m["value"]: m.get("display") for m in spec.get("members") or []},
+    )
+
+
+def group_spec(state: GroupState) -> dict[str, Any]:
+    spec: dict[str, Any] = {"displayName": state.display_name}
+    if state.external_id is not None:
+        spec["externalId"] = state.external_id
+    spec["members"] = [
+        {"value": v, "display": d} if d is not None else {"value": v} for v, d in state.members.items()
+    ]
+    return spec
+
+
+def group_resource(obj: dict[str, Any], base_url: str, with_members: bool = True) -> dict[str, Any]:
+    spec = obj.get("spec") or {}
+    gid = obj["metadata"]["name"]
+    out: dict[str, Any] = {"schemas": [GROUP_SCHEMA], "id": gid}
+    if spec.get("externalId") is not None:
+        out["externalId"] = spec["externalId"]
+    out["displayName"] = spec.get("displayName", "")
+    if with_members:
+        out["members"] = [
+            {
+                "value": m["value"],
+                **({"display": m["display"]} if m.get("display") is not None else {}),
+                "$ref": f"{base_url}/Users/{m['value']}",
+                "type": "User",
+            }
+            for m in spec.get("members") or []
+        ]
+    out["meta"] = _meta(obj, "Group", f"{base_url}/Groups/{gid}")
+    return out
+
+
+def parse_group_body(body: Any) -> GroupState:
+    """Validate a POST/PUT Group body; read-only ``id``/``meta`` are ignored."""
+    if not isinstance(body, dict):
+        raise invalid_syntax("Group body must be a JSON object")
+    schemas = body.get("schemas")
+    if schemas is not None:
+        if not isinstance(schemas, list) or not all(isinstance(s, str) for s in schemas):
+            raise invalid_syntax("'schemas' must be a list of URNs")
+        unknown = [s for s in schemas if s.lower() not in GROUP_SCHEMAS_ACCEPTED]
+        if unknown:
+            raise invalid_syntax(f"Unsupported schema {unknown[0]!r} for a Group")
+        if GROUP_SCHEMA.lower() not in {s.lower() for s in schemas}:
+            raise invalid_syntax(f"'schemas' must contain {GROUP_SCHEMA}")
+    for key in body:
+        if key.lower() not in _GROUP_KEYS and key.lower() not in GROUP_SCHEMAS_ACCEPTED:
+            raise invalid_syntax(f"Unknown attribute {key!r} for a Group")
+    lowered = {k.lower(): v for k, v in body.items()}
+    display = lowered.get("displayname")
+    if not isinstance(display, str) or not display.strip():
+        raise bad_request("'displayName' is required and must be a non-empty string")
+    if len(display) > 256:
+        raise bad_request("'displayName' is longer than 256 characters")
+    external = lowered.get("externalid")
+    if external is not None and (not isinstance(external, str) or len(external) > 256):
+        raise bad_request("'externalId' must be a string of at most 256 characters")
+    members = lowered.get("members")
+    if members is not None and not isinstance(members, list):
+        raise bad_request("'members' must be a list")
+    return GroupState(display, external, parse_members(members) if members else {})
+
+
+def user_resource(
+    obj: dict[str, Any], base_url: str, groups: list[tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    spec = obj.get("spec") or {}
+    uid = obj["metadata"]["name"]
+    out: dict[str, Any] = {"schemas": [USER_SCHEMA], "id": uid}
+    if spec.get("externalId") is not None:
+        out["externalId"] = spec["externalId"]
+    out["userName"] = spec.get("userName", "")
+    for key in ("displayName", "name", "emails"):
+        if spec.get(key) is not None:
+            out[key] = spec[key]
+    out["active"] = bool(spec.get("active", True))
+    if groups is not None:
+        out["groups"] = [
+            {"value": gid, "display": name, "$ref": f"{base_url}/Groups/{gid}"} for gid, name in groups
+        ]
+    out["meta"] = _meta(obj, "User", f"{base_url}/Users/{uid}")
+    return out

@@ -1,0 +1,182 @@
+"""``/Users``: a read-only directory of people who already exist in the workspace.
+
+IdPs match their users against it (``filter=userName eq "..."``); ``active`` may be set.
+``POST /Users`` never creates anyone: users are created by platform admins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from scim_core import constants as c
+
+from ..errors import ScimError, not_found
+from ..protocol import attributes as attrs
+from ..protocol.filters import matches, parse_filter
+from ..protocol.group_patch import parse_patch_request
+from ..protocol.listing import USER_FILTER_ATTRS, candidates, check_attributes, paging
+from ..protocol.resources import etag, user_resource
+from ..protocol.user_patch import active_after_patch, active_after_put
+from ..responses import empty_response, scim_response
+from ..store import _NETWORK_ERRORS, _kube_error, check_if_match
+from .common import Auth, base_url, json_body, state_of
+
+router = APIRouter()
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+_CASE_EXACT = frozenset({"id", "externalid"})
+
+
+def _groups_of(request: Request, namespace: str, uid: str) -> list[tuple[str, str]]:
+    table = state_of(request).directory.group_table(namespace)
+    return [
+        (gid, obj["spec"].get("displayName", ""))
+        for gid, obj in table.by_id.items()
+        if any(m.get("value") == uid for m in obj["spec"].get("members") or [])
+    ]
+
+
+def _resource(request: Request, namespace: str, obj: dict[str, Any], with_groups: bool) -> dict[str, Any]:
+    groups = _groups_of(request, namespace, obj["metadata"]["name"]) if with_groups else None
+    return user_resource(obj, base_url(request), groups)
+
+
+def _wants_groups(a: list[str] | None, x: list[str] | None) -> bool:
+    if a is not None:
+        return any(v == "groups" or v.startswith("groups.") for v in a)
+    return not (x and "groups" in x)
+
+
+@router.get("/Users")
+async def list_users(request: Request, caller: Auth) -> Response:
+    state = state_of(request)
+    q = request.query_params
+    a = attrs.parse_attribute_list(q.get("attributes"))
+    x = attrs.parse_attribute_list(q.get("excludedAttributes"))
+    start, count = paging(q.get("startIndex"), q.get("count"), state.settings.max_results)
+    table = state.directory.user_table(caller.namespace)
+    base = base_url(request)
+    flt_text = q.get("filter")
+    if flt_text is not None:
+        node = parse_filter(flt_text)
+        check_attributes(node, USER_FILTER_ATTRS)
+
+        def lookup(attr: str, value: str) -> set[str] | None:
+            if attr == "id":
+                return {value} if value in table.by_id else set()
+            if attr in ("username", "externalid"):
+                return table.lookup("userName" if attr == "username" else "externalId", value)
+            return None
+
+        found = candidates(node, lookup)
+        pool = sorted(found) if found is not None else table.ids
+        ids = [
+            u
+            for u in pool
+            if u in table.by_id and matches(node, user_resource(table.by_id[u], base), _CASE_EXACT)
+        ]
+    else:
+        ids = table.ids
+    page = ids[start - 1 : start - 1 + count] if count else []
+    with_groups = _wants_groups(a, x)
+    resources = [
+        attrs.project(_resource(request, caller.namespace, table.by_id[u], with_groups), a, x) for u in page
+    ]
+    body = {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": len(ids),
+        "startIndex": start,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
+    return scim_response(request, body)
+
+
+def _get(request: Request, namespace: str, uid: str) -> dict[str, Any]:
+    obj = state_of(request).directory.user_table(namespace).by_id.get(uid)
+    if obj is None:
+        raise not_found(f"User {uid!r} not found")
+    return obj
+
+
+def _render(request: Request, namespace: str, obj: dict[str, Any]) -> Response:
+    a = attrs.parse_attribute_list(request.query_params.get("attributes"))
+    x = attrs.parse_attribute_list(request.query_params.get("excludedAttributes"))
+    body = attrs.project(_resource(request, namespace, obj, _wants_groups(a, x)), a, x)
+    return scim_response(request, body, headers={"ETag": etag(obj)})
+
+
+@router.get("/Users/{uid}")
+async def get_user(request: Request, uid: str, caller: Auth) -> Response:
+    obj = _get(request, caller.namespace, uid)
+    inm = request.headers.get("if-none-match")
+    if inm and (inm.strip() == "*" or etag(obj) in {t.strip() for t in inm.split(",")}):
+        return empty_response(304, {"ETag": etag(obj)})
+    return _render(request, caller.namespace, obj)
+
+
+async def _set_active(request: Request, namespace: str, obj: dict[str, Any], active: bool) -> dict[str, Any]:
+    if bool(obj["spec"].get("active", True)) == active:
+        return obj
+    state = state_of(request)
+    api = client.CustomObjectsApi(state.api)
+    patch = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": obj["metadata"]["resourceVersion"]},
+        {"op": "replace" if "active" in obj["spec"] else "add", "path": "/spec/active", "value": active},
+    ]
+    try:
+        updated: dict[str, Any] = await api.patch_namespaced_custom_object(
+            c.GROUP, c.VERSION, namespace, c.USER_PLURAL, obj["metadata"]["name"], patch,
+            field_manager=c.API_FIELD_MANAGER, _content_type="application/json-patch+json",
+        )  # fmt: skip
+    except ApiException as exc:
+        if exc.status == 404:
+            raise not_found("User not found") from exc
+        if exc.status in (409, 422):
+            raise ScimError(409, "The user changed meanwhile; retry the request") from exc
+        raise _kube_error(exc) from exc
+    except _NETWORK_ERRORS as exc:
+        raise _kube_error(exc) from exc
+    state.directory.upsert(c.USER_PLURAL, updated)
+    return updated
+
+
+@router.patch("/Users/{uid}")
+async def patch_user(request: Request, uid: str, caller: Auth) -> Response:
+    ops = parse_patch_request(await json_body(request), uid)
+    obj = _get(request, caller.namespace, uid)
+    check_if_match(obj, request.headers.get("if-match"))
+    active = active_after_patch(user_resource(obj, base_url(request)), ops)
+    obj = await _set_active(request, caller.namespace, obj, active)
+    if request.query_params.get("attributes") or request.query_params.get("excludedAttributes"):
+        return _render(request, caller.namespace, obj)
+    return empty_response(204, {"ETag": etag(obj)})
+
+
+@router.put("/Users/{uid}")
+async def replace_user(request: Request, uid: str, caller: Auth) -> Response:
+    body = await json_body(request)
+    obj = _get(request, caller.namespace, uid)
+    check_if_match(obj, request.headers.get("if-match"))
+    active = active_after_put(user_resource(obj, base_url(request)), body)
+    obj = await _set_active(request, caller.namespace, obj, active)
+    return _render(request, caller.namespace, obj)
+
+
+@router.post("/Users")
+async def create_user(request: Request, caller: Auth) -> Response:
+    raise ScimError(
+        403,
+        "Users are not created over SCIM: a user must already exist in this workspace "
+        "(created by a platform administrator) before an identity provider can match it.",
+    )
+
+
+@router.delete("/Users/{uid}")
+async def delete_user(request: Request, uid: str, caller: Auth) -> Response:
+    _get(request, caller.namespace, uid)
+    raise ScimError(403, "Users are not deleted over SCIM; set active to false to revoke access")

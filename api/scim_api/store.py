@@ -1,0 +1,301 @@
+"""Writes to the Kubernetes API for ScimGroups and ScimUsers.
+
+Every write is conditional, so nothing is lost when requests race (Okta sends them in
+parallel) or when several API replicas run: membership changes go out as JSON Patch
+operations guarded by ``test`` ops on the values they touch, whole replacements carry the
+resourceVersion read. On a conflict the request is re-applied to the fresh object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import orjson
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from scim_core import constants as c
+
+from .directory import Directory
+from .errors import ScimError, bad_request, not_found, unavailable, uniqueness
+from .protocol.group_patch import GroupState
+from .protocol.ids import new_group_id
+from .protocol.resources import LAST_MODIFIED, etag, group_spec, group_state
+
+log = logging.getLogger(__name__)
+
+DISPLAY_NAME_HASH_LABEL = f"{c.GROUP}/display-name-hash"
+MAX_ATTEMPTS = 8
+
+Obj = dict[str, Any]
+
+
+def display_name_key(name: str) -> str:
+    """Label value for case-insensitive uniqueness checks (labels cap at 63 chars)."""
+    return hashlib.sha256(name.casefold().encode()).hexdigest()[:40]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+class PreconditionFailed(ScimError):
+    def __init__(self) -> None:
+        super().__init__(412, "The resource changed since it was read (If-Match does not match)")
+
+
+def check_if_match(obj: Obj, if_match: str | None) -> None:
+    if if_match is None or if_match.strip() == "*":
+        return
+    wanted = {t.strip() for t in if_match.split(",")}
+    current = etag(obj)
+    if current not in wanted and current.removeprefix("W/") not in wanted:
+        raise PreconditionFailed()
+
+
+def _kube_error(exc: BaseException) -> ScimError:
+    """Map an API-server failure to what an IdP should see (and retry on)."""
+    if isinstance(exc, ApiException):
+        if exc.status in (429, 500, 502, 503, 504) or exc.status is None or exc.status == 0:
+            return unavailable("The Kubernetes API server is unavailable; retry later")
+        if exc.status == 422:
+            return bad_request(f"Rejected by validation: {_reason(exc)}")
+        if exc.status == 403:
+            log.error("forbidden by the API server: %s", _reason(exc))
+            return unavailable("The SCIM service lacks a permission; see its logs")
+    return unavailable("The Kubernetes API server is unavailable; retry later")
+
+
+def _reason(exc: ApiException) -> str:
+    try:
+        return str(orjson.loads(exc.body or b"").get("message", exc.reason))[:500]
+    except (orjson.JSONDecodeError, TypeError, AttributeError):
+        return str(exc.reason)
+
+
+_NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, OSError)
+
+
+class GroupStore:
+    def __init__(self, api: client.ApiClient, directory: Directory) -> None:
+        self._custom = client.CustomObjectsApi(api)
+        self._directory = directory
+
+    # -------------------------------------------------------------------- reads
+
+    async def fetch(self, namespace: str, gid: str) -> Obj:
+        """The object straight from the API server (fresh, for retries)."""
+        try:
+            obj: Obj = await self._custom.get_namespaced_custom_object(
+                c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, gid
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                raise not_found(f"Group {gid!r} not found") from exc
+            raise _kube_error(exc) from exc
+        except _NETWORK_ERRORS as exc:
+            raise _kube_error(exc) from exc
+        self._directory.upsert(c.GROUP_PLURAL, obj)
+        return obj
+
+    async def current(self, namespace: str, gid: str) -> Obj:
+        """From the cache, or from the API server when the cache has not seen it yet
+        (another replica may have created it a moment ago)."""
+        obj = self._directory.group_table(namespace).by_id.get(gid)
+        return obj if obj is not None else await self.fetch(namespace, gid)
+
+    def _name_taken(self, namespace: str, name: str, own_id: str | None) -> bool:
+        ids = self._directory.group_table(namespace).lookup("displayName", name)
+        return bool(ids - {own_id} if own_id else ids)
+
+    async def _others_with_name(self, namespace: str, name: str, own_id: str) -> list[str]:
+        """Authoritative check (a quorum list from the API server, not the cache)."""
+        try:
+            result = await self._custom.list_namespaced_custom_object(
+                c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL,
+                label_selector=f"{DISPLAY_NAME_HASH_LABEL}={display_name_key(name)}",
+            )  # fmt: skip
+        except (ApiException, *_NETWORK_ERRORS) as exc:
+            raise _kube_error(exc) from exc
+        return [
+            o["metadata"]["name"]
+            for o in result.get("items", [])
+            if o["metadata"]["name"] != own_id
+            and (o["spec"].get("displayName") or "").casefold() == name.casefold()
+        ]
+
+    # -------------------------------------------------------------------- writes
+
+    async def create(self, namespace: str, state: GroupState) -> Obj:
+        if self._name_taken(namespace, state.display_name, None):
+            raise uniqueness(f"A group named {state.display_name!r} already exists")
+        gid = new_group_id()
+        body = {
+            "apiVersion": c.API_VERSION,
+            "kind": c.GROUP_KIND,
+            "metadata": {
+                "name": gid,
+                "labels": {DISPLAY_NAME_HASH_LABEL: display_name_key(state.display_name)},
+                "annotations": {LAST_MODIFIED: _now()},
+            },
+            "spec": group_spec(state),
+        }
+        try:
+            obj: Obj = await self._custom.create_namespaced_custom_object(
+                c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, body, field_manager=c.API_FIELD_MANAGER
+            )
+        except (ApiException, *_NETWORK_ERRORS) as exc:
+            raise _kube_error(exc) from exc
+        # Another replica (or request) may have created the same name at the same moment:
+        # whoever finds a rival after writing withdraws, so at most one survives.
+        if await self._others_with_name(namespace, state.display_name, gid):
+            await self._delete_quietly(namespace, gid)
+            raise uniqueness(f"A group named {state.display_name!r} already exists")
+        self._directory.upsert(c.GROUP_PLURAL, obj)
+        return obj
+
+    async def update(
+        self,
+        namespace: str,
+        gid: str,
+        change: Callable[[GroupState], GroupState],
+        if_match: str | None = None,
+    ) -> tuple[Obj, bool]:
+        """Apply ``change`` to the group and write the difference; retried on conflicts.
+
+        Returns the stored object and whether anything changed."""
+        obj = await self.current(namespace, gid)
+        for _attempt in range(MAX_ATTEMPTS):
+            check_if_match(obj, if_match)
+            old = group_state(obj.get("spec") or {})
+            new = change(old)
+            if new == old:
+                return obj, False
+            renamed = new.display_name.casefold() != old.display_name.casefold()
+            if renamed and self._name_taken(namespace, new.display_name, gid):
+                raise uniqueness(f"A group named {new.display_name!r} already exists")
+            ops = json_patch(obj, old, new, if_match is not None)
+            try:
+                updated: Obj = await self._custom.patch_namespaced_custom_object(
+                    c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, gid, ops,
+                    field_manager=c.API_FIELD_MANAGER, _content_type="application/json-patch+json",
+                )  # fmt: skip
+            except ApiException as exc:
+                if exc.status == 404:
+                    raise not_found(f"Group {gid!r} not found") from exc
+                if exc.status in (409, 422):  # a guarded value moved: re-read and re-apply
+                    before = obj["metadata"]["resourceVersion"]
+                    obj = await self.fetch(namespace, gid)
+                    if exc.status == 422 and obj["metadata"]["resourceVersion"] == before:
+                        raise bad_request(f"Rejected by validation: {_reason(exc)}") from exc
+                    continue
+                raise _kube_error(exc) from exc
+            except _NETWORK_ERRORS as exc:
+                raise _kube_error(exc) from exc
+            if renamed and await self._others_with_name(namespace, new.display_name, gid):
+                await self._rename_back(namespace, gid, updated, old.display_name)
+                raise uniqueness(f"A group named {new.display_name!r} already exists")
+            self._directory.upsert(c.GROUP_PLURAL, updated)
+            return updated, True
+        raise ScimError(409, "The group is changing too fast; retry the request")
+
+    async def _rename_back(self, namespace: str, gid: str, obj: Obj, name: str) -> None:
+        def back(state: GroupState) -> GroupState:
+            restored = state.copy()
+            restored.display_name = name
+            return restored
+
+        try:
+            await self.update(namespace, gid, back)
+        except ScimError:
+            log.exception("could not undo the rename of %s/%s", namespace, gid)
+
+    async def delete(self, namespace: str, gid: str, if_match: str | None = None) -> None:
+        obj = await self.current(namespace, gid)
+        check_if_match(obj, if_match)
+        try:
+            await self._custom.delete_namespaced_custom_object(
+                c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, gid,
+                body={"preconditions": {"uid": obj["metadata"]["uid"]}},
+            )  # fmt: skip
+        except ApiException as exc:
+            if exc.status == 404:
+                raise not_found(f"Group {gid!r} not found") from exc
+            raise _kube_error(exc) from exc
+        except _NETWORK_ERRORS as exc:
+            raise _kube_error(exc) from exc
+        self._directory.delete(c.GROUP_PLURAL, obj)
+
+    async def _delete_quietly(self, namespace: str, gid: str) -> None:
+        try:
+            await self._custom.delete_namespaced_custom_object(
+                c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, gid
+            )
+        except (ApiException, *_NETWORK_ERRORS):
+            log.exception("could not withdraw duplicate group %s/%s", namespace, gid)
+
+
+def json_patch(obj: Obj, old: GroupState, new: GroupState, guard_generation: bool) -> list[dict[str, Any]]:
+    """JSON Patch turning ``old`` into ``new``, guarded so it applies only to what we read.
+
+    Removed members are removed by index, each preceded by a ``test`` of the value at that
+    index; added members are appended (the CRD's list-map key rejects duplicates), so two
+    concurrent writers never silently overwrite each other."""
+    ops: list[dict[str, Any]] = []
+    if guard_generation:
+        ops.append({"op": "test", "path": "/metadata/generation", "value": obj["metadata"].get("generation")})
+    spec = obj.get("spec") or {}
+    if new.display_name != old.display_name:
+        ops.append({"op": "test", "path": "/spec/displayName", "value": old.display_name})
+        ops.append({"op": "replace", "path": "/spec/displayName", "value": new.display_name})
+        if "labels" not in obj["metadata"]:
+            ops.append({"op": "add", "path": "/metadata/labels", "value": {}})
+        ops.append(
+            {
+                "op": "add",
+                "path": f"/metadata/labels/{_escape(DISPLAY_NAME_HASH_LABEL)}",
+                "value": display_name_key(new.display_name),
+            }
+        )
+    if new.external_id != old.external_id:
+        if new.external_id is None:
+            ops.append({"op": "remove", "path": "/spec/externalId"})
+        else:
+            ops.append({"op": "add", "path": "/spec/externalId", "value": new.external_id})
+    stored = spec.get("members") or []
+    if "members" not in spec:
+        ops.append({"op": "add", "path": "/spec/members", "value": []})
+    removals = [
+        i
+        for i, m in enumerate(stored)
+        if m["value"] not in new.members or new.members[m["value"]] != m.get("display")
+    ]
+    if len(removals) > max(64, len(stored) // 2):
+        ops = [op for op in ops if op["path"] != "/spec/members"]
+        ops.append(
+            {"op": "test", "path": "/metadata/resourceVersion", "value": obj["metadata"]["resourceVersion"]}
+        )
+        ops.append({"op": "add", "path": "/spec/members", "value": group_spec(new)["members"]})
+    else:
+        for i in reversed(removals):
+            ops.append({"op": "test", "path": f"/spec/members/{i}/value", "value": stored[i]["value"]})
+            ops.append({"op": "remove", "path": f"/spec/members/{i}"})
+        kept = {m["value"] for i, m in enumerate(stored)} - {stored[i]["value"] for i in removals}
+        for value, display in new.members.items():
+            if value not in kept:
+                member = {"value": value, "display": display} if display is not None else {"value": value}
+                ops.append({"op": "add", "path": "/spec/members/-", "value": member})
+    if "annotations" not in obj["metadata"]:
+        ops.append({"op": "add", "path": "/metadata/annotations", "value": {}})
+    ops.append({"op": "add", "path": f"/metadata/annotations/{_escape(LAST_MODIFIED)}", "value": _now()})
+    return ops
