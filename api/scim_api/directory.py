@@ -38,7 +38,10 @@ class Table:
     """Objects of one kind in one namespace, with case-insensitive attribute indexes."""
 
     indexed: tuple[str, ...]
+    track_members: bool = False
     by_id: dict[str, Obj] = field(default_factory=dict)
+    #: member value -> ids of the groups listing it (for a User's ``groups``)
+    member_of: dict[str, set[str]] = field(default_factory=dict)
     ids: list[str] = field(default_factory=list)  # sorted: the stable listing order
     index: dict[str, dict[str, set[str]]] = field(default_factory=dict)
 
@@ -61,6 +64,9 @@ class Table:
         self.by_id[oid] = obj
         for attr, key in self._keys(obj).items():
             self.index[attr].setdefault(key, set()).add(oid)
+        if self.track_members:
+            for m in (obj.get("spec") or {}).get("members") or []:
+                self.member_of.setdefault(m["value"], set()).add(oid)
 
     def remove(self, oid: str) -> None:
         old = self.by_id.pop(oid, None)
@@ -78,6 +84,13 @@ class Table:
                 bucket.discard(oid)
                 if not bucket:
                     del self.index[attr][key]
+        if self.track_members:
+            for m in (old.get("spec") or {}).get("members") or []:
+                groups = self.member_of.get(m["value"])
+                if groups is not None:
+                    groups.discard(oid)
+                    if not groups:
+                        del self.member_of[m["value"]]
 
     def lookup(self, attr: str, value: str) -> set[str]:
         return set(self.index[attr].get(value.lower(), ()))
@@ -111,7 +124,10 @@ class Directory:
         tables: dict[str, Table] = {}
         indexes = self.GROUP_INDEXES if plural == c.GROUP_PLURAL else self.USER_INDEXES
         for obj in objects:
-            tables.setdefault(obj["metadata"]["namespace"], Table(indexes)).put(obj)
+            ns = obj["metadata"]["namespace"]
+            if ns not in tables:
+                tables[ns] = Table(indexes, track_members=plural == c.GROUP_PLURAL)
+            tables[ns].put(obj)
         if plural == c.GROUP_PLURAL:
             self.groups = tables
         else:
@@ -126,7 +142,7 @@ class Directory:
                 self.workspaces[key] = obj
                 self._rebuild_tokens()
         elif plural == c.GROUP_PLURAL:
-            self.groups.setdefault(ns, Table(self.GROUP_INDEXES)).put(obj)
+            self.groups.setdefault(ns, Table(self.GROUP_INDEXES, track_members=True)).put(obj)
         elif plural == c.USER_PLURAL:
             self.users.setdefault(ns, Table(self.USER_INDEXES)).put(obj)
 
@@ -166,7 +182,7 @@ class Directory:
         return ref
 
     def group_table(self, namespace: str) -> Table:
-        return self.groups.get(namespace) or Table(self.GROUP_INDEXES)
+        return self.groups.get(namespace) or Table(self.GROUP_INDEXES, track_members=True)
 
     def user_table(self, namespace: str) -> Table:
         return self.users.get(namespace) or Table(self.USER_INDEXES)

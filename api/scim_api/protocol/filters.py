@@ -1,16 +1,18 @@
 """SCIM filter expressions (RFC 7644 §3.4.2.2): parse once, evaluate against resources.
 
-Parsing: a small recursive-descent parser over a tokenizer that honours quoted strings
-with escapes; attribute names and operators are case-insensitive. The AST is plain
-dataclasses so planning (index lookups) and evaluation are pure functions.
+Parsing is scim2-models' (its lark grammar handles quoting, escapes and case-insensitive
+operators); its AST is converted to the small dataclasses below, with attribute paths
+lowercased, so query planning (index lookups) and evaluation stay pure and fast.
 """
 
 from __future__ import annotations
 
-import json
-import re
+import functools
 from dataclasses import dataclass
 from typing import Any
+
+import scim2_models.path as sp
+from scim2_models import InvalidFilterException, ScimFilter
 
 from ..errors import invalid_filter
 
@@ -51,15 +53,6 @@ class ValuePath:
 
 Node = Compare | And | Or | Not | ValuePath
 
-_TOKEN = re.compile(
-    r"""\s*(?:
-        (?P<string>"(?:[^"\\]|\\.)*")
-      | (?P<lbracket>\[) | (?P<rbracket>\]) | (?P<lparen>\() | (?P<rparen>\))
-      | (?P<word>[^\s\[\]()"]+)
-    )""",
-    re.VERBOSE | re.DOTALL,
-)
-
 CORE_URNS = (
     "urn:ietf:params:scim:schemas:core:2.0:group:",
     "urn:ietf:params:scim:schemas:core:2.0:user:",
@@ -75,135 +68,53 @@ def normalize_attr(name: str) -> str:
     return lowered
 
 
-def _tokens(text: str) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    pos = 0
-    text = text.strip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            raise invalid_filter(f"Cannot parse filter near {text[pos : pos + 20]!r}")
-        kind = m.lastgroup or ""
-        out.append((kind, m.group(kind)))
-        pos = m.end()
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-    return out
+def _attr(path: sp.AttrPath) -> str:
+    if path.uri and path.uri.lower() + ":" not in CORE_URNS:
+        raise invalid_filter(f"Filtering on extension attributes ({path.uri}) is not supported")
+    name = path.attr.lower()
+    return f"{name}.{path.sub_attr.lower()}" if path.sub_attr else name
 
 
-class _Parser:
-    def __init__(self, text: str) -> None:
-        if len(text) > MAX_FILTER_LENGTH:
-            raise invalid_filter(f"Filter longer than {MAX_FILTER_LENGTH} characters")
-        if not text.strip():
-            raise invalid_filter("Empty filter")
-        self.toks = _tokens(text)
-        self.i = 0
-        self.depth = 0
-
-    def peek(self) -> tuple[str, str] | None:
-        return self.toks[self.i] if self.i < len(self.toks) else None
-
-    def take(self) -> tuple[str, str]:
-        tok = self.peek()
-        if tok is None:
-            raise invalid_filter("Filter ends unexpectedly")
-        self.i += 1
-        return tok
-
-    def keyword(self, word: str) -> bool:
-        tok = self.peek()
-        if tok and tok[0] == "word" and tok[1].lower() == word:
-            self.i += 1
-            return True
-        return False
-
-    def parse(self) -> Node:
-        node = self.parse_or()
-        if self.peek() is not None:
-            raise invalid_filter(f"Unexpected {self.peek()[1]!r} in filter")  # type: ignore[index]
-        return node
-
-    def _nest(self) -> None:
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise invalid_filter("Filter nested too deeply")
-
-    def parse_or(self) -> Node:
-        node = self.parse_and()
-        while self.keyword("or"):
-            node = Or(node, self.parse_and())
-        return node
-
-    def parse_and(self) -> Node:
-        node = self.parse_not()
-        while self.keyword("and"):
-            node = And(node, self.parse_not())
-        return node
-
-    def parse_not(self) -> Node:
-        if self.keyword("not"):
-            tok = self.peek()
-            if not tok or tok[0] != "lparen":
-                raise invalid_filter("'not' must be followed by a parenthesised filter")
-            return Not(self.parse_atom())
-        return self.parse_atom()
-
-    def parse_atom(self) -> Node:
-        kind, text = self.take()
-        if kind == "lparen":
-            self._nest()
-            node = self.parse_or()
-            if self.take()[0] != "rparen":
-                raise invalid_filter("Missing ')' in filter")
-            self.depth -= 1
-            return node
-        if kind != "word":
-            raise invalid_filter(f"Expected an attribute name, got {text!r}")
-        attr = normalize_attr(text)
-        if not re.fullmatch(r"[a-z$][a-z0-9_$\-]*(\.[a-z$][a-z0-9_$\-]*)?", attr):
-            raise invalid_filter(f"Invalid attribute name {text!r}")
-        nxt = self.peek()
-        if nxt and nxt[0] == "lbracket":
-            self.take()
-            self._nest()
-            inner = self.parse_or()
-            if self.take()[0] != "rbracket":
-                raise invalid_filter("Missing ']' in filter")
-            self.depth -= 1
-            return ValuePath(attr, inner)
-        op_kind, op = self.take()
-        op = op.lower()
-        if op_kind != "word" or (op not in COMPARISONS and op != "pr"):
-            raise invalid_filter(f"Unknown operator {op!r}")
-        if op == "pr":
-            return Compare(attr, "pr")
-        vkind, vtext = self.take()
-        return Compare(attr, op, _literal(vkind, vtext))
+def _convert(node: Any, depth: int = 0) -> Node:
+    """scim2-models' filter AST → ours (lowercase attribute paths, binary and/or)."""
+    if depth > MAX_DEPTH:
+        raise invalid_filter("Filter nested too deeply")
+    if isinstance(node, sp.Comparison):
+        return Compare(_attr(node.attr_path), node.op.value.lower(), node.value)
+    if isinstance(node, sp.Present):
+        return Compare(_attr(node.attr_path), "pr")
+    if isinstance(node, sp.Not):
+        return Not(_convert(node.expr, depth + 1))
+    if isinstance(node, sp.LogicalExpr):
+        terms = [_convert(t, depth + 1) for t in node.terms]
+        combine = And if node.op is sp.LogicalOperator.and_ else Or
+        result = terms[0]
+        for term in terms[1:]:
+            result = combine(result, term)
+        return result
+    if isinstance(node, sp.ValuePath):
+        if node.sub_attr:
+            raise invalid_filter("A sub-attribute after ']' is only valid in PATCH paths")
+        return ValuePath(_attr(node.attr_path), _convert(node.val_filter, depth + 1))
+    raise invalid_filter("Unsupported filter expression")
 
 
-def _literal(kind: str, text: str) -> Any:
-    if kind == "string":
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise invalid_filter(f"Invalid string literal {text}") from exc
-    if kind == "word":
-        low = text.lower()
-        if low in ("true", "false"):
-            return low == "true"
-        if low == "null":
-            return None
-        try:
-            return int(text) if re.fullmatch(r"-?\d+", text) else float(text)
-        except ValueError:
-            pass
-    raise invalid_filter(f"Invalid comparison value {text!r}: strings must be quoted")
-
-
+@functools.lru_cache(maxsize=4096)
 def parse_filter(text: str) -> Node:
-    """Parse a filter string; raises a 400 ``invalidFilter`` ScimError when it is not valid."""
-    return _Parser(text).parse()
+    """Parse a filter with scim2-models' RFC 7644 grammar; raises a 400 ``invalidFilter``.
+
+    Cached: IdPs repeat the same few filter shapes, and the AST is immutable."""
+    if len(text) > MAX_FILTER_LENGTH:
+        raise invalid_filter(f"Filter longer than {MAX_FILTER_LENGTH} characters")
+    if not text.strip():
+        raise invalid_filter("Empty filter")
+    try:
+        ast = ScimFilter(text).ast
+    except InvalidFilterException as exc:
+        raise invalid_filter(f"Invalid filter: {exc.detail}") from exc
+    except RecursionError as exc:
+        raise invalid_filter("Filter nested too deeply") from exc
+    return _convert(ast)
 
 
 # ------------------------------------------------------------------------------ evaluation

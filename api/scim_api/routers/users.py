@@ -34,9 +34,7 @@ _CASE_EXACT = frozenset({"id", "externalid"})
 def _groups_of(request: Request, namespace: str, uid: str) -> list[tuple[str, str]]:
     table = state_of(request).directory.group_table(namespace)
     return [
-        (gid, obj["spec"].get("displayName", ""))
-        for gid, obj in table.by_id.items()
-        if any(m.get("value") == uid for m in obj["spec"].get("members") or [])
+        (gid, table.by_id[gid]["spec"].get("displayName", "")) for gid in sorted(table.member_of.get(uid, ()))
     ]
 
 
