@@ -54,6 +54,9 @@ class Table:
 
     def put(self, obj: Obj) -> None:
         oid = obj["metadata"]["name"]
+        if obj["metadata"].get("deletionTimestamp"):
+            self.remove(oid)  # being deleted (finalizer pending): gone for SCIM
+            return
         old = self.by_id.get(oid)
         if old is not None:
             if _rv(obj) < _rv(old):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -105,6 +106,8 @@ class GroupStore:
             raise _kube_error(exc) from exc
         except _NETWORK_ERRORS as exc:
             raise _kube_error(exc) from exc
+        if obj["metadata"].get("deletionTimestamp"):
+            raise not_found(f"Group {gid!r} not found")
         self._directory.upsert(c.GROUP_PLURAL, obj)
         return obj
 
@@ -131,14 +134,30 @@ class GroupStore:
             o["metadata"]["name"]
             for o in result.get("items", [])
             if o["metadata"]["name"] != own_id
+            and not o["metadata"].get("deletionTimestamp")
             and (o["spec"].get("displayName") or "").casefold() == name.casefold()
         ]
 
     # -------------------------------------------------------------------- writes
 
     async def create(self, namespace: str, state: GroupState) -> Obj:
+        """Create a group whose displayName is free, even against racing creators.
+
+        Create, then look (a quorum list) for a rival with the same name: whoever sees a
+        rival withdraws and tries again after a short random pause, unless the name is by
+        then taken for good. At most one group per name survives."""
         if self._name_taken(namespace, state.display_name, None):
             raise uniqueness(f"A group named {state.display_name!r} already exists")
+        for _attempt in range(6):
+            obj = await self._create_once(namespace, state)
+            if obj is not None:
+                return obj
+            await asyncio.sleep(random.uniform(0.01, 0.15))  # noqa: S311 (jitter, not crypto)
+            if await self._others_with_name(namespace, state.display_name, ""):
+                break
+        raise uniqueness(f"A group named {state.display_name!r} already exists")
+
+    async def _create_once(self, namespace: str, state: GroupState) -> Obj | None:
         gid = new_group_id()
         body = {
             "apiVersion": c.API_VERSION,
@@ -160,7 +179,7 @@ class GroupStore:
         # whoever finds a rival after writing withdraws, so at most one survives.
         if await self._others_with_name(namespace, state.display_name, gid):
             await self._delete_quietly(namespace, gid)
-            raise uniqueness(f"A group named {state.display_name!r} already exists")
+            return None
         self._directory.upsert(c.GROUP_PLURAL, obj)
         return obj
 

@@ -157,7 +157,7 @@ class ControlPlane:
         args = [
             str(kcm),
             f"--kubeconfig={self.kubeconfig}",
-            "--controllers=garbagecollector,namespace",
+            "--controllers=garbagecollector,namespace,clusterrole-aggregation",
             "--leader-elect=false",
             "--secure-port=0",
             "--use-service-account-credentials=false",

@@ -18,6 +18,7 @@ from scim_core import tokens
 from scim_core.resources import ScimWorkspaceSpec
 
 from .conditions import set_condition
+from .events import post_event
 from .token_policy import ROTATE_REQUEST, SecretState, TokenPlan, plan_token
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,9 @@ async def reconcile_workspace_token(api: client.ApiClient, body: kopf.Body) -> d
     )
     newly_refused = plan.warning and before.get("reason") != plan.reason
     if plan.event and (plan.secret_changed or newly_refused):
-        (kopf.warn if plan.warning else kopf.info)(body, reason=plan.reason or "Token", message=plan.event)
+        await post_event(
+            api, workspace, "Warning" if plan.warning else "Normal", plan.reason or "Token", plan.event
+        )
     conditions = set_condition(
         status.get("conditions"),
         "TokenValid",
