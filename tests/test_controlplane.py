@@ -66,7 +66,8 @@ def test_bound_user_can_list(
 
 def test_crds_served_with_short_names(control_plane: ControlPlane) -> None:
     out = control_plane.kubectl("api-resources", f"--api-group={c.GROUP}", "-o", "name")
-    assert set(out.split()) == {f"{p}.{c.GROUP}" for p in (c.WORKSPACE_PLURAL, c.GROUP_PLURAL, c.USER_PLURAL)}
+    expected = (c.WORKSPACE_PLURAL, c.GROUP_PLURAL, c.SHARD_PLURAL, c.USER_PLURAL)
+    assert set(out.split()) == {f"{p}.{c.GROUP}" for p in expected}
     wide = control_plane.kubectl("api-resources", f"--api-group={c.GROUP}")
     for short in ("scimws", "scimgrp", "scimusr"):
         assert short in wide

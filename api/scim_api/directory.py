@@ -24,6 +24,11 @@ def _rv(obj: Obj) -> int:
         return 0
 
 
+def _shard_order(name: str) -> tuple[int, str]:
+    tail = name.rsplit("-", 1)[-1]
+    return (int(tail), name) if tail.isdigit() else (0, name)
+
+
 def _parse_time(text: str | None) -> datetime | None:
     if not text:
         return None
@@ -116,10 +121,21 @@ class Directory:
         self._tokens: dict[str, tuple[WorkspaceRef, datetime]] = {}
         self.groups: dict[str, Table] = {}
         self.users: dict[str, Table] = {}
+        #: namespace -> group id -> shard name -> ScimMemberShard
+        self.shards: dict[str, dict[str, dict[str, Obj]]] = {}
 
     # ------------------------------------------------------------------ sink for informers
 
     def replace_all(self, plural: str, objects: list[Obj]) -> None:
+        if plural == c.SHARD_PLURAL:
+            for ns_shards in self.shards.values():
+                for by_name in ns_shards.values():
+                    for shard in list(by_name.values()):
+                        self._shard_members(shard, add=False)
+            self.shards = {}
+            for obj in objects:
+                self.upsert(plural, obj)
+            return
         if plural == c.WORKSPACE_PLURAL:
             self.workspaces = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects}
             self._rebuild_tokens()
@@ -133,11 +149,29 @@ class Directory:
             tables[ns].put(obj)
         if plural == c.GROUP_PLURAL:
             self.groups = tables
+            for ns_shards in self.shards.values():  # shard members survive a group relist
+                for by_name in ns_shards.values():
+                    for shard in by_name.values():
+                        self._shard_members(shard, add=True)
         else:
             self.users = tables
 
     def upsert(self, plural: str, obj: Obj) -> None:
         ns = obj["metadata"]["namespace"]
+        if plural == c.SHARD_PLURAL:
+            gid = (obj.get("spec") or {}).get("group", "")
+            by_name = self.shards.setdefault(ns, {}).setdefault(gid, {})
+            old = by_name.get(obj["metadata"]["name"])
+            if old is not None:
+                if _rv(obj) < _rv(old):
+                    return
+                self._shard_members(old, add=False)
+            if obj["metadata"].get("deletionTimestamp"):
+                by_name.pop(obj["metadata"]["name"], None)
+                return
+            by_name[obj["metadata"]["name"]] = obj
+            self._shard_members(obj, add=True)
+            return
         if plural == c.WORKSPACE_PLURAL:
             key = (ns, obj["metadata"]["name"])
             old = self.workspaces.get(key)
@@ -151,6 +185,12 @@ class Directory:
 
     def delete(self, plural: str, obj: Obj) -> None:
         ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        if plural == c.SHARD_PLURAL:
+            gid = (obj.get("spec") or {}).get("group", "")
+            old = self.shards.get(ns, {}).get(gid, {}).pop(name, None)
+            if old is not None:
+                self._shard_members(old, add=False)
+            return
         if plural == c.WORKSPACE_PLURAL:
             self.workspaces.pop((ns, name), None)
             self._rebuild_tokens()
@@ -183,6 +223,32 @@ class Directory:
         if not_after <= datetime.now(UTC):
             return None
         return ref
+
+    def _shard_members(self, shard: Obj, add: bool) -> None:
+        ns = shard["metadata"]["namespace"]
+        gid = (shard.get("spec") or {}).get("group", "")
+        table = self.groups.setdefault(ns, Table(self.GROUP_INDEXES, track_members=True))
+        for m in (shard.get("spec") or {}).get("members") or []:
+            if add:
+                table.member_of.setdefault(m["value"], set()).add(gid)
+            else:
+                groups = table.member_of.get(m["value"])
+                if groups is not None:
+                    groups.discard(gid)
+                    if not groups:
+                        del table.member_of[m["value"]]
+
+    def shards_of(self, namespace: str, gid: str) -> list[Obj]:
+        """The group's shards, in name order."""
+        by_name = self.shards.get(namespace, {}).get(gid, {})
+        return [by_name[k] for k in sorted(by_name, key=_shard_order)]
+
+    def group_members(self, namespace: str, group: Obj) -> list[Obj]:
+        """All members of a group: inline first, then each shard's."""
+        members = list((group.get("spec") or {}).get("members") or [])
+        for shard in self.shards_of(namespace, group["metadata"]["name"]):
+            members.extend((shard.get("spec") or {}).get("members") or [])
+        return members
 
     def group_table(self, namespace: str) -> Table:
         return self.groups.get(namespace) or Table(self.GROUP_INDEXES, track_members=True)

@@ -25,6 +25,7 @@ from scim_core import constants as c
 
 from .directory import Directory
 from .errors import ScimError, bad_request, not_found, unavailable, uniqueness
+from .layout import Slot, SlotWrite, plan_members
 from .protocol.group_patch import GroupState
 from .protocol.ids import new_group_id
 from .protocol.resources import LAST_MODIFIED, etag, group_spec, group_state
@@ -192,21 +193,29 @@ class GroupStore:
     ) -> tuple[Obj, bool]:
         """Apply ``change`` to the group and write the difference; retried on conflicts.
 
-        Returns the stored object and whether anything changed."""
+        SCIM operations are idempotent, so after a conflict the request is re-applied to
+        the fresh objects (including any of its own writes that already landed).
+        Returns the stored ScimGroup and whether anything changed."""
         obj = await self.current(namespace, gid)
+        shards = self._directory.shards_of(namespace, gid)
         for _attempt in range(MAX_ATTEMPTS):
             check_if_match(obj, if_match)
-            old = group_state(obj.get("spec") or {})
+            old = full_state(obj, shards)
             new = change(old)
             if new == old:
                 return obj, False
             renamed = new.display_name.casefold() != old.display_name.casefold()
             if renamed and self._name_taken(namespace, new.display_name, gid):
                 raise uniqueness(f"A group named {new.display_name!r} already exists")
-            ops = json_patch(obj, old, new, if_match is not None)
+            writes = plan_writes(obj, shards, new)
+            main_ops = main_object_ops(obj, old, new, if_match is not None)
             try:
+                for write in writes:
+                    if write.name is not None:
+                        await self._write_shard(namespace, obj, write)
+                inline = next((w.ops for w in writes if w.name is None), [])
                 updated: Obj = await self._custom.patch_namespaced_custom_object(
-                    c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, gid, ops,
+                    c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, gid, main_ops + inline,
                     field_manager=c.API_FIELD_MANAGER, _content_type="application/json-patch+json",
                 )  # fmt: skip
             except ApiException as exc:
@@ -214,8 +223,12 @@ class GroupStore:
                     raise not_found(f"Group {gid!r} not found") from exc
                 if exc.status in (409, 422):  # a guarded value moved: re-read and re-apply
                     before = obj["metadata"]["resourceVersion"]
-                    obj = await self.fetch(namespace, gid)
-                    if exc.status == 422 and obj["metadata"]["resourceVersion"] == before:
+                    obj, shards = await self.fetch_all(namespace, gid)
+                    if (
+                        exc.status == 422
+                        and obj["metadata"]["resourceVersion"] == before
+                        and "test" not in str(exc.body)
+                    ):
                         raise bad_request(f"Rejected by validation: {_reason(exc)}") from exc
                     continue
                 raise _kube_error(exc) from exc
@@ -227,6 +240,51 @@ class GroupStore:
             self._directory.upsert(c.GROUP_PLURAL, updated)
             return updated, True
         raise ScimError(409, "The group is changing too fast; retry the request")
+
+    async def _write_shard(self, namespace: str, group: Obj, write: SlotWrite) -> None:
+        assert write.name is not None
+        if write.create:
+            body = {
+                "apiVersion": c.API_VERSION,
+                "kind": c.SHARD_KIND,
+                "metadata": {
+                    "name": write.name,
+                    "labels": {c.GROUP_LABEL: group["metadata"]["name"]},
+                    "ownerReferences": [
+                        {
+                            "apiVersion": c.API_VERSION,
+                            "kind": c.GROUP_KIND,
+                            "name": group["metadata"]["name"],
+                            "uid": group["metadata"]["uid"],
+                            "controller": True,
+                            "blockOwnerDeletion": True,
+                        }
+                    ],
+                },
+                "spec": {"group": group["metadata"]["name"], "members": write.members},
+            }  # fmt: skip
+            shard: Obj = await self._custom.create_namespaced_custom_object(
+                c.GROUP, c.VERSION, namespace, c.SHARD_PLURAL, body, field_manager=c.API_FIELD_MANAGER
+            )
+        else:
+            shard = await self._custom.patch_namespaced_custom_object(
+                c.GROUP, c.VERSION, namespace, c.SHARD_PLURAL, write.name, write.ops,
+                field_manager=c.API_FIELD_MANAGER, _content_type="application/json-patch+json",
+            )  # fmt: skip
+        self._directory.upsert(c.SHARD_PLURAL, shard)
+
+    async def fetch_all(self, namespace: str, gid: str) -> tuple[Obj, list[Obj]]:
+        """The group and its shards, fresh from the API server."""
+        obj = await self.fetch(namespace, gid)
+        try:
+            result = await self._custom.list_namespaced_custom_object(
+                c.GROUP, c.VERSION, namespace, c.SHARD_PLURAL, label_selector=f"{c.GROUP_LABEL}={gid}"
+            )
+        except (ApiException, *_NETWORK_ERRORS) as exc:
+            raise _kube_error(exc) from exc
+        for shard in result.get("items", []):
+            self._directory.upsert(c.SHARD_PLURAL, shard)
+        return obj, self._directory.shards_of(namespace, gid)
 
     async def _rename_back(self, namespace: str, gid: str, obj: Obj, name: str) -> None:
         def back(state: GroupState) -> GroupState:
@@ -264,16 +322,55 @@ class GroupStore:
             log.exception("could not withdraw duplicate group %s/%s", namespace, gid)
 
 
-def json_patch(obj: Obj, old: GroupState, new: GroupState, guard_generation: bool) -> list[dict[str, Any]]:
-    """JSON Patch turning ``old`` into ``new``, guarded so it applies only to what we read.
+def full_state(obj: Obj, shards: list[Obj]) -> GroupState:
+    state = group_state(obj.get("spec") or {})
+    for shard in shards:
+        for m in (shard.get("spec") or {}).get("members") or []:
+            state.members[m["value"]] = m.get("display")
+    return state
 
-    Removed members are removed by index, each preceded by a ``test`` of the value at that
-    index; added members are appended (the CRD's list-map key rejects duplicates), so two
-    concurrent writers never silently overwrite each other."""
+
+def plan_writes(obj: Obj, shards: list[Obj], new: GroupState) -> list[SlotWrite]:
+    """Member writes per object (the ScimGroup itself is the slot named None)."""
+    gid = obj["metadata"]["name"]
+    spec = obj.get("spec") or {}
+    slots = [Slot(None, list(spec.get("members") or []), obj["metadata"]["resourceVersion"])]
+    slots += [
+        Slot(
+            s["metadata"]["name"],
+            list((s.get("spec") or {}).get("members") or []),
+            s["metadata"]["resourceVersion"],
+        )
+        for s in shards
+    ]
+    taken = {s["metadata"]["name"] for s in shards}
+    names: list[str] = []
+    n = 1
+
+    def new_name(i: int) -> str:
+        nonlocal n
+        while len(names) <= i:
+            while f"{gid}-{n}" in taken:
+                n += 1
+            names.append(f"{gid}-{n}")
+            n += 1
+        return names[i]
+
+    writes = plan_members(slots, new.members, new_name)
+    if "members" not in spec:
+        for w in writes:
+            if w.name is None:
+                w.ops.insert(0, {"op": "add", "path": "/spec/members", "value": []})
+    return writes
+
+
+def main_object_ops(
+    obj: Obj, old: GroupState, new: GroupState, guard_generation: bool
+) -> list[dict[str, Any]]:
+    """JSON Patch for the ScimGroup's own fields (name, externalId, bookkeeping)."""
     ops: list[dict[str, Any]] = []
     if guard_generation:
         ops.append({"op": "test", "path": "/metadata/generation", "value": obj["metadata"].get("generation")})
-    spec = obj.get("spec") or {}
     if new.display_name != old.display_name:
         ops.append({"op": "test", "path": "/spec/displayName", "value": old.display_name})
         ops.append({"op": "replace", "path": "/spec/displayName", "value": new.display_name})
@@ -291,30 +388,11 @@ def json_patch(obj: Obj, old: GroupState, new: GroupState, guard_generation: boo
             ops.append({"op": "remove", "path": "/spec/externalId"})
         else:
             ops.append({"op": "add", "path": "/spec/externalId", "value": new.external_id})
-    stored = spec.get("members") or []
-    if "members" not in spec:
-        ops.append({"op": "add", "path": "/spec/members", "value": []})
-    removals = [
-        i
-        for i, m in enumerate(stored)
-        if m["value"] not in new.members or new.members[m["value"]] != m.get("display")
-    ]
-    if len(removals) > max(64, len(stored) // 2):
-        ops = [op for op in ops if op["path"] != "/spec/members"]
-        ops.append(
-            {"op": "test", "path": "/metadata/resourceVersion", "value": obj["metadata"]["resourceVersion"]}
-        )
-        ops.append({"op": "add", "path": "/spec/members", "value": group_spec(new)["members"]})
-    else:
-        for i in reversed(removals):
-            ops.append({"op": "test", "path": f"/spec/members/{i}/value", "value": stored[i]["value"]})
-            ops.append({"op": "remove", "path": f"/spec/members/{i}"})
-        kept = {m["value"] for i, m in enumerate(stored)} - {stored[i]["value"] for i in removals}
-        for value, display in new.members.items():
-            if value not in kept:
-                member = {"value": value, "display": display} if display is not None else {"value": value}
-                ops.append({"op": "add", "path": "/spec/members/-", "value": member})
     if "annotations" not in obj["metadata"]:
         ops.append({"op": "add", "path": "/metadata/annotations", "value": {}})
     ops.append({"op": "add", "path": f"/metadata/annotations/{_escape(LAST_MODIFIED)}", "value": _now()})
+    # bump the members revision so the group's generation (its SCIM version) always moves
+    ops.append(
+        {"op": "add", "path": "/spec/revision", "value": int((obj.get("spec") or {}).get("revision", 0)) + 1}
+    )
     return ops

@@ -15,6 +15,9 @@ WORKSPACE_KIND: Final = "ScimWorkspace"
 WORKSPACE_PLURAL: Final = "scimworkspaces"
 GROUP_KIND: Final = "ScimGroup"
 GROUP_PLURAL: Final = "scimgroups"
+#: Overflow storage for the members of large groups (no object may pass 1 MiB).
+SHARD_KIND: Final = "ScimMemberShard"
+SHARD_PLURAL: Final = "scimmembershards"
 USER_KIND: Final = "ScimUser"
 USER_PLURAL: Final = "scimusers"
 

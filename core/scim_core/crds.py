@@ -16,6 +16,8 @@ from . import constants as c
 from .resources import (
     ScimGroupSpec,
     ScimGroupStatus,
+    ScimMemberShardSpec,
+    ScimMemberShardStatus,
     ScimUserSpec,
     ScimUserStatus,
     ScimWorkspaceSpec,
@@ -98,7 +100,7 @@ def _crd(
                 "plural": plural,
                 "singular": kind.lower(),
                 "shortNames": short_names,
-                "categories": ["scim"],
+                "categories": [] if kind == c.SHARD_KIND else ["scim"],
             },
             "versions": [
                 {
@@ -178,6 +180,18 @@ def all_crds() -> list[dict[str, Any]]:
                 _age_column(),
             ],
             "A SCIM Group pushed by an identity provider; metadata.name is its SCIM id.",
+        ),
+        _crd(
+            c.SHARD_KIND,
+            c.SHARD_PLURAL,
+            ["scimshard"],
+            ScimMemberShardSpec,
+            ScimMemberShardStatus,
+            [
+                {"name": "Group", "type": "string", "jsonPath": ".spec.group"},
+                _age_column(),
+            ],
+            "Overflow member storage of a large ScimGroup (internal; owned by the group).",
         ),
         _crd(
             c.USER_KIND,

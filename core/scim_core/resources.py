@@ -208,6 +208,41 @@ class ScimGroupSpec(_Model):
             },
         ),
     ] = Field(default_factory=list)
+    revision: (
+        Annotated[
+            int,
+            Field(
+                ge=0, description="Bumped by the API on every SCIM change, so the generation always moves."
+            ),
+        ]
+        | None
+    ) = None
+
+
+class ScimMemberShardSpec(_Model):
+    """Members of a large group beyond what its ScimGroup holds inline. Owned by the group
+    (garbage-collected with it); written by the API, read by the operator."""
+
+    group: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=253,
+            description="Name (SCIM id) of the ScimGroup these members belong to.",
+            json_schema_extra=_rules(("self == oldSelf", "group is immutable")),
+        ),
+    ]
+    members: Annotated[
+        list[GroupMember],
+        Field(
+            max_length=5000,
+            json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["value"]},
+        ),
+    ] = Field(default_factory=list)
+
+
+class ScimMemberShardStatus(_Model):
+    observedGeneration: int | None = None
 
 
 class ScimGroupStatus(_Model):

@@ -35,6 +35,7 @@ class Indexes:
     groups: Any = None  # (namespace, name) -> Store[group essentials]
     namespaces: Any = None  # namespace -> Store[labels]
     bindings: Any = None  # (workspace namespace, group) -> Store[binding essentials]
+    shards: Any = None  # (namespace, group) -> Store[member lists of its ScimMemberShards]
     ready: bool = False
 
 
@@ -79,8 +80,12 @@ class GroupSync:
             for ns, bname in existing:
                 await self._delete(ns, bname, None)
             return
+        spec = dict(group["spec"])
+        extra = [m for members in self.idx.shards.get(key, ()) for m in members]
+        if extra:
+            spec["members"] = list(spec.get("members") or []) + extra
         plan = plan_group(
-            namespace, name, group["spec"], self.workspace_spec(namespace), self.users_of(namespace),
+            namespace, name, spec, self.workspace_spec(namespace), self.users_of(namespace),
             self.namespace_labels(), self.settings.allowed_cluster_roles, self.settings.allowed_roles,
         )  # fmt: skip
         event_body = {
@@ -110,7 +115,7 @@ class GroupSync:
             await self._delete(ns, bname, event_body)
             changed = True
         metrics.REFUSED_MAPPINGS.inc(len(plan.refusals))
-        await self._write_status(group, plan, changed, event_body)
+        await self._write_status(group, plan, changed, event_body, len(spec.get("members") or []))
 
     async def _apply(self, manifest: dict[str, Any]) -> None:
         rbac = client.RbacAuthorizationV1Api(self.api)
@@ -138,7 +143,12 @@ class GroupSync:
             )
 
     async def _write_status(
-        self, group: Mapping[str, Any], plan: Plan, changed: bool, event_body: dict[str, Any]
+        self,
+        group: Mapping[str, Any],
+        plan: Plan,
+        changed: bool,
+        event_body: dict[str, Any],
+        member_count: int,
     ) -> None:
         status: dict[str, Any] = group.get("status") or {}
         generation = group.get("generation")
@@ -169,7 +179,7 @@ class GroupSync:
             await post_event(self.api, event_body, "Warning", "RoleNotAllowed", message)
         desired = {
             "observedGeneration": generation,
-            "memberCount": len(group["spec"].get("members") or []),
+            "memberCount": member_count,
             "resolvedMembers": len(res.subjects),
             "unresolvedMembers": len(res.unresolved),
             "unresolvedSample": res.unresolved[:UNRESOLVED_SAMPLE],

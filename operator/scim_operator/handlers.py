@@ -189,6 +189,16 @@ def group_members(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[
     return {(namespace, m["value"]): name for m in spec.get("members") or []}
 
 
+@kopf.index(c.GROUP, c.VERSION, c.SHARD_PLURAL)
+def shard_members(namespace: str, spec: kopf.Spec, **_: Any) -> dict[Any, Any]:
+    """Members a large group keeps in ScimMemberShards: by group, and by member."""
+    group = spec.get("group", "")
+    members = list(spec.get("members") or [])
+    out: dict[Any, Any] = {(namespace, group): members}
+    out.update({(namespace, "member", m["value"]): group for m in members})
+    return out
+
+
 @kopf.index("v1", "namespaces")
 def namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
     return {name: dict(labels)}
@@ -225,6 +235,7 @@ def _bind(memo: kopf.Memo, kwargs: dict[str, Any]) -> GroupSync:
         idx.groups = kwargs["group_details"]
         idx.namespaces = kwargs["namespace_labels"]
         idx.bindings = kwargs["managed_bindings"]
+        idx.shards = kwargs["shard_members"]
         idx.ready = True
     return sync
 
@@ -239,11 +250,20 @@ async def group_event(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any)
     memo.queue.add((namespace, name))
 
 
+@kopf.on.event(c.GROUP, c.VERSION, c.SHARD_PLURAL)
+async def shard_event(namespace: str, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any) -> None:
+    _bind(memo, kwargs)
+    if spec.get("group"):
+        memo.queue.add((namespace, spec["group"]))
+
+
 @kopf.on.event(c.GROUP, c.VERSION, c.USER_PLURAL)
 async def user_event(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     """A user appeared, changed (active) or left: re-check every group listing them."""
     _bind(memo, kwargs)
     for group in kwargs["group_members"].get((namespace, name), ()):
+        memo.queue.add((namespace, group))
+    for group in kwargs["shard_members"].get((namespace, "member", name), ()):
         memo.queue.add((namespace, group))
 
 

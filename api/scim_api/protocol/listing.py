@@ -42,6 +42,15 @@ def check_attributes(node: Node, allowed: frozenset[str], prefix: str = "") -> N
         raise invalid_filter(f"Filtering on {(prefix + node.attr)!r} is not supported")
 
 
+def references(node: Node, attr: str) -> bool:
+    """Does the filter look at ``attr`` (or one of its sub-attributes)?"""
+    if isinstance(node, And | Or):
+        return references(node.left, attr) or references(node.right, attr)
+    if isinstance(node, Not):
+        return references(node.inner, attr)
+    return node.attr == attr or node.attr.startswith(attr + ".")
+
+
 def candidates(node: Node, lookup: Callable[[str, str], set[str] | None]) -> set[str] | None:
     """Ids that may match, from equality indexes; None when the filter needs a full scan.
 

@@ -54,14 +54,17 @@ def group_spec(state: GroupState) -> dict[str, Any]:
     return spec
 
 
-def group_resource(obj: dict[str, Any], base_url: str, with_members: bool = True) -> dict[str, Any]:
+def group_resource(
+    obj: dict[str, Any], base_url: str, members: list[dict[str, Any]] | None
+) -> dict[str, Any]:
+    """SCIM JSON of a group; ``members`` (inline + shards) or None to leave them out."""
     spec = obj.get("spec") or {}
     gid = obj["metadata"]["name"]
     out: dict[str, Any] = {"schemas": [GROUP_SCHEMA], "id": gid}
     if spec.get("externalId") is not None:
         out["externalId"] = spec["externalId"]
     out["displayName"] = spec.get("displayName", "")
-    if with_members:
+    if members is not None:
         out["members"] = [
             {
                 "value": m["value"],
@@ -69,7 +72,7 @@ def group_resource(obj: dict[str, Any], base_url: str, with_members: bool = True
                 "$ref": f"{base_url}/Users/{m['value']}",
                 "type": "User",
             }
-            for m in spec.get("members") or []
+            for m in members
         ]
     out["meta"] = _meta(obj, "Group", f"{base_url}/Groups/{gid}")
     return out

@@ -12,7 +12,7 @@ from ..errors import ScimError
 from ..protocol import attributes as attrs
 from ..protocol.filters import matches, parse_filter
 from ..protocol.group_patch import GroupState, apply_operations, parse_patch_request
-from ..protocol.listing import GROUP_FILTER_ATTRS, candidates, check_attributes, paging
+from ..protocol.listing import GROUP_FILTER_ATTRS, candidates, check_attributes, paging, references
 from ..protocol.resources import etag, group_resource, parse_group_body
 from ..responses import empty_response, scim_response
 from ..store import GroupStore
@@ -29,12 +29,24 @@ def _store(request: Request) -> GroupStore:
     return GroupStore(state.api, state.directory)
 
 
+def _members(
+    request: Request, namespace: str, obj: dict[str, Any], wanted: bool
+) -> list[dict[str, Any]] | None:
+    """All members (inline and shards) when the response needs them; None skips the work."""
+    return state_of(request).directory.group_members(namespace, obj) if wanted else None
+
+
 def _render(
-    request: Request, obj: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+    request: Request,
+    namespace: str,
+    obj: dict[str, Any],
+    status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     a = attrs.parse_attribute_list(request.query_params.get("attributes"))
     x = attrs.parse_attribute_list(request.query_params.get("excludedAttributes"))
-    body = attrs.project(group_resource(obj, base_url(request), attrs.wants_members(a, x)), a, x)
+    members = _members(request, namespace, obj, attrs.wants_members(a, x))
+    body = attrs.project(group_resource(obj, base_url(request), members), a, x)
     return scim_response(request, body, status, {"ETag": etag(obj), **(headers or {})})
 
 
@@ -46,11 +58,13 @@ async def list_groups(request: Request, caller: Auth) -> Response:
     x = attrs.parse_attribute_list(q.get("excludedAttributes"))
     start, count = paging(q.get("startIndex"), q.get("count"), state.settings.max_results)
     table = state.directory.group_table(caller.namespace)
+    base = base_url(request)
     ids: list[str]
     flt_text = q.get("filter")
     if flt_text is not None:
         node = parse_filter(flt_text)
         check_attributes(node, GROUP_FILTER_ATTRS)
+        on_members = references(node, "members")
 
         def lookup(attr: str, value: str) -> set[str] | None:
             if attr == "id":
@@ -59,24 +73,26 @@ async def list_groups(request: Request, caller: Auth) -> Response:
                 return table.lookup("displayName" if attr == "displayname" else "externalId", value)
             return None
 
+        def keep(gid: str) -> bool:
+            obj = table.by_id.get(gid)
+            if obj is None:
+                return False
+            resource = group_resource(obj, base, _members(request, caller.namespace, obj, on_members))
+            return matches(node, resource, _CASE_EXACT)
+
         found = candidates(node, lookup)
-        pool = sorted(found) if found is not None else table.ids
-        base = base_url(request)
-        ids = [
-            gid
-            for gid in pool
-            if gid in table.by_id and matches(node, group_resource(table.by_id[gid], base, True), _CASE_EXACT)
-        ]
+        ids = [gid for gid in (sorted(found) if found is not None else table.ids) if keep(gid)]
     else:
         ids = table.ids
-    total = len(ids)
     page = ids[start - 1 : start - 1 + count] if count else []
     with_members = attrs.wants_members(a, x)
-    base = base_url(request)
-    resources = [attrs.project(group_resource(table.by_id[g], base, with_members), a, x) for g in page]
+    resources = [
+        attrs.project(group_resource(obj, base, _members(request, caller.namespace, obj, with_members)), a, x)
+        for obj in (table.by_id[g] for g in page)
+    ]
     body = {
         "schemas": [LIST_RESPONSE],
-        "totalResults": total,
+        "totalResults": len(ids),
         "startIndex": start,
         "itemsPerPage": len(resources),
         "Resources": resources,
@@ -93,7 +109,7 @@ async def get_group(request: Request, gid: str, caller: Auth) -> Response:
     inm = request.headers.get("if-none-match")
     if inm and (inm.strip() == "*" or tag in {t.strip() for t in inm.split(",")}):
         return empty_response(304, {"ETag": tag})
-    return _render(request, obj)
+    return _render(request, caller.namespace, obj)
 
 
 @router.post("/Groups")
@@ -101,7 +117,7 @@ async def create_group(request: Request, caller: Auth) -> Response:
     group = parse_group_body(await json_body(request))
     obj = await _store(request).create(caller.namespace, group)
     location = f"{base_url(request)}/Groups/{obj['metadata']['name']}"
-    return _render(request, obj, 201, {"Location": location})
+    return _render(request, caller.namespace, obj, 201, {"Location": location})
 
 
 @router.put("/Groups/{gid}")
@@ -114,7 +130,7 @@ async def replace_group(request: Request, gid: str, caller: Auth) -> Response:
     obj, _changed = await _store(request).update(
         caller.namespace, gid, replace, request.headers.get("if-match")
     )
-    return _render(request, obj)
+    return _render(request, caller.namespace, obj)
 
 
 @router.patch("/Groups/{gid}")
@@ -128,7 +144,7 @@ async def patch_group(request: Request, gid: str, caller: Auth) -> Response:
         caller.namespace, gid, change, request.headers.get("if-match")
     )
     if request.query_params.get("attributes") or request.query_params.get("excludedAttributes"):
-        return _render(request, obj)
+        return _render(request, caller.namespace, obj)
     return empty_response(204, {"ETag": etag(obj)})
 
 

@@ -1,0 +1,113 @@
+"""Where a group's members are stored: inline in the ScimGroup while it is small, then in
+ScimMemberShard objects, so no object nears etcd's size limit. Pure planning: from the
+stored objects and the wanted member set, the JSON Patch (or create) for each object.
+
+Placement keeps writes small: a batch of added members goes into the first object with
+room for all of it (one write, so a typical PATCH stays atomic); removals touch only the
+objects holding those members, each guarded by ``test`` ops on the values removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Member = dict[str, Any]
+
+INLINE_MAX_MEMBERS = 1000
+INLINE_MAX_BYTES = 200_000
+SHARD_MAX_MEMBERS = 5000  # the CRD's maxItems
+SHARD_MAX_BYTES = 700_000  # well under etcd's 1.5 MiB request limit, with headroom
+
+
+def member_bytes(value: str, display: str | None) -> int:
+    return len(value.encode()) + len((display or "").encode()) + 32
+
+
+def member_json(value: str, display: str | None) -> Member:
+    return {"value": value, "display": display} if display is not None else {"value": value}
+
+
+@dataclass
+class Slot:
+    """One stored object's member list (``name`` None is the ScimGroup itself)."""
+
+    name: str | None
+    members: list[Member]
+    resource_version: str | None = None
+    exists: bool = True
+
+    @property
+    def max_members(self) -> int:
+        return INLINE_MAX_MEMBERS if self.name is None else SHARD_MAX_MEMBERS
+
+    @property
+    def max_bytes(self) -> int:
+        return INLINE_MAX_BYTES if self.name is None else SHARD_MAX_BYTES
+
+
+@dataclass
+class SlotWrite:
+    name: str | None
+    create: bool = False
+    ops: list[dict[str, Any]] = field(default_factory=list)  # JSON Patch (existing objects)
+    members: list[Member] = field(default_factory=list)  # initial members (create)
+
+
+def plan_members(slots: list[Slot], wanted: dict[str, str | None], new_shard_name: Any) -> list[SlotWrite]:
+    """Writes that make the union of ``slots`` equal ``wanted`` (value -> display).
+
+    ``new_shard_name(i)`` names the i-th new shard needed (0-based)."""
+    writes: dict[str | None, SlotWrite] = {}
+    stored: set[str] = set()
+    sizes: dict[str | None, tuple[int, int]] = {}
+    for slot in slots:
+        removals = [
+            i for i, m in enumerate(slot.members)
+            if m["value"] not in wanted or wanted[m["value"]] != m.get("display")
+        ]  # fmt: skip
+        keep = [m for i, m in enumerate(slot.members) if i not in set(removals)]
+        stored |= {m["value"] for m in keep}
+        sizes[slot.name] = (len(keep), sum(member_bytes(m["value"], m.get("display")) for m in keep))
+        if not removals:
+            continue
+        write = writes.setdefault(slot.name, SlotWrite(slot.name))
+        if len(removals) > max(64, len(slot.members) // 2):
+            write.ops.append(
+                {"op": "test", "path": "/metadata/resourceVersion", "value": slot.resource_version}
+            )
+            write.ops.append({"op": "replace", "path": "/spec/members", "value": keep})
+        else:
+            for i in reversed(removals):
+                write.ops.append(
+                    {"op": "test", "path": f"/spec/members/{i}/value", "value": slot.members[i]["value"]}
+                )
+                write.ops.append({"op": "remove", "path": f"/spec/members/{i}"})
+    added = [member_json(v, d) for v, d in wanted.items() if v not in stored]
+    if not added:
+        return list(writes.values())
+    batch_bytes = sum(member_bytes(m["value"], m.get("display")) for m in added)
+    for slot in slots:
+        count, size = sizes[slot.name]
+        if count + len(added) <= slot.max_members and size + batch_bytes <= slot.max_bytes:
+            write = writes.setdefault(slot.name, SlotWrite(slot.name))
+            replaced = any(op["path"] == "/spec/members" for op in write.ops)
+            if replaced:
+                write.ops[-1]["value"] = write.ops[-1]["value"] + added
+            else:
+                write.ops.extend({"op": "add", "path": "/spec/members/-", "value": m} for m in added)
+            return list(writes.values())
+    # no existing object has room for the whole batch: new shards, filled in order
+    index = 0
+    current: list[Member] = []
+    current_bytes = 0
+    for m in added:
+        b = member_bytes(m["value"], m.get("display"))
+        if current and (len(current) >= SHARD_MAX_MEMBERS or current_bytes + b > SHARD_MAX_BYTES):
+            writes[new_shard_name(index)] = SlotWrite(new_shard_name(index), create=True, members=current)
+            index += 1
+            current, current_bytes = [], 0
+        current.append(m)
+        current_bytes += b
+    writes[new_shard_name(index)] = SlotWrite(new_shard_name(index), create=True, members=current)
+    return list(writes.values())
