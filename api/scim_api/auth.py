@@ -10,7 +10,7 @@ from starlette.requests import Request
 from scim_core.tokens import token_sha256
 
 from .directory import WorkspaceRef
-from .errors import unauthorized, unavailable
+from .errors import ScimError, unauthorized, unavailable
 
 MAX_TOKEN_LENGTH = 4096
 
@@ -43,4 +43,9 @@ def authenticate(request: Request) -> Caller:
     ref = state.directory.workspace_for_token_hash(digest)
     if ref is None:
         raise unauthorized("The bearer token is not valid (unknown, expired or revoked)")
+    wait = state.limiter.retry_after(digest)
+    if wait is not None:
+        raise ScimError(
+            429, "Too many requests for this token; slow down", headers={"Retry-After": str(wait)}
+        )
     return Caller(ref, digest)

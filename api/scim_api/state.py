@@ -11,6 +11,7 @@ from scim_core import constants as c
 from .config import ApiSettings
 from .directory import Directory
 from .informer import Informer
+from .ratelimit import RateLimiter
 
 
 @dataclass
@@ -19,6 +20,10 @@ class ApiState:
     directory: Directory = field(default_factory=Directory)
     api: client.ApiClient | None = None
     informers: list[Informer] = field(default_factory=list)
+    limiter: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.settings.rate_per_second, self.settings.rate_burst)
 
     def ready(self) -> bool:
         return bool(self.informers) and all(i.synced.is_set() for i in self.informers)

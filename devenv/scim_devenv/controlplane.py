@@ -91,6 +91,12 @@ class ControlPlane:
             raise
         return self
 
+    def stop_component(self, name: str) -> None:
+        """Stop one process (e.g. ``kube-apiserver``) to test how clients cope with its loss."""
+        for proc_name, proc in self._procs:
+            if proc_name == name:
+                processes.stop(proc)
+
     def stop(self) -> None:
         for _name, proc in reversed(self._procs):
             processes.stop(proc)

@@ -1,4 +1,7 @@
-"""``/ServiceProviderConfig``, ``/ResourceTypes``, ``/Schemas``: read-only, authenticated."""
+"""``/ServiceProviderConfig``, ``/ResourceTypes``, ``/Schemas``: read-only, authenticated.
+
+Also the server-root ``POST /.search`` (RFC 7644 §3.4.3), which this server does not offer:
+501, as §3.12 asks for an unsupported operation, rather than a 404 for a missing URL."""
 
 from __future__ import annotations
 
@@ -54,6 +57,11 @@ async def schema(request: Request, sid: str, _: Auth) -> Response:
         if s["id"] == sid:
             return scim_response(request, s)
     raise not_found(f"Schema {sid!r} not found")
+
+
+@router.post("/.search")
+async def search_everything(request: Request, _: Auth) -> Response:
+    raise ScimError(501, "Searching all resource types at once is not supported; use GET /Groups or /Users")
 
 
 @router.api_route("/ServiceProviderConfig", methods=_WRITES, include_in_schema=False)
