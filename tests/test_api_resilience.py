@@ -16,7 +16,7 @@ from scim_devenv.controlplane import ControlPlane
 from scim_devenv.crds import install_crds
 
 from .conftest import ScimClient
-from .helpers import eventually, workspace_with_token
+from .helpers import eventually
 
 pytestmark = pytest.mark.cluster
 BASE = c.SCIM_BASE_PATH

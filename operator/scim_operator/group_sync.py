@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,7 @@ class GroupSync:
     api: client.ApiClient
     settings: OperatorSettings
     idx: Indexes = field(default_factory=Indexes)
+    retry_later: Callable[[GroupKey], None] = lambda key: None
 
     def workspace_spec(self, namespace: str) -> Mapping[str, Any] | None:
         value = _one(self.idx.workspaces.get(namespace))
@@ -93,6 +94,7 @@ class GroupSync:
             "metadata": {"name": name, "namespace": namespace, "uid": group["uid"]},
         }  # fmt: skip
         changed = False
+        rejected: list[str] = []
         desired_keys = set()
         for binding in plan.bindings:
             desired_keys.add((binding.namespace, binding.name))
@@ -102,7 +104,17 @@ class GroupSync:
                 continue
             if live is not None and live.get("roleRef") != manifest["roleRef"]:
                 await self._delete(binding.namespace, binding.name, None)  # roleRef is immutable
-            await self._apply(manifest)
+            try:
+                await self._apply(manifest)
+            except ApiException as exc:
+                if exc.status not in (403, 422):
+                    raise
+                # The API server refused (e.g. no `bind` on that role): report, retry later.
+                rejected.append(
+                    f"{binding.namespace}/{binding.name} ({binding.role_kind} {binding.role_name})"
+                )
+                self.retry_later((namespace, name))
+                continue
             changed = True
             action = "Created" if live is None else "Updated"
             metrics.WRITES.labels(action.lower()).inc()
@@ -115,7 +127,7 @@ class GroupSync:
             await self._delete(ns, bname, event_body)
             changed = True
         metrics.REFUSED_MAPPINGS.inc(len(plan.refusals))
-        await self._write_status(group, plan, changed, event_body, len(spec.get("members") or []))
+        await self._write_status(group, plan, changed, event_body, len(spec.get("members") or []), rejected)
 
     async def _apply(self, manifest: dict[str, Any]) -> None:
         rbac = client.RbacAuthorizationV1Api(self.api)
@@ -149,11 +161,15 @@ class GroupSync:
         changed: bool,
         event_body: dict[str, Any],
         member_count: int,
+        rejected: list[str],
     ) -> None:
         status: dict[str, Any] = group.get("status") or {}
         generation = group.get("generation")
         res = plan.resolution
-        if plan.refusals:
+        if rejected:
+            synced, reason = False, "BindingRejected"
+            message = f"The API server refused RoleBindings: {', '.join(rejected)}"
+        elif plan.refusals:
             refused = ", ".join(f"{r.mapping} ({r.role_kind} {r.role_name})" for r in plan.refusals)
             synced, reason, message = (
                 False,
@@ -175,8 +191,8 @@ class GroupSync:
         previous_reason = next(
             (x.get("reason") for x in status.get("conditions") or [] if x.get("type") == "Synced"), None
         )
-        if plan.refusals and previous_reason != "RoleNotAllowed":
-            await post_event(self.api, event_body, "Warning", "RoleNotAllowed", message)
+        if not synced and reason in ("RoleNotAllowed", "BindingRejected") and previous_reason != reason:
+            await post_event(self.api, event_body, "Warning", reason, message)
         desired = {
             "observedGeneration": generation,
             "memberCount": member_count,

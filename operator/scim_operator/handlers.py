@@ -38,6 +38,7 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
     memo.api = await api_client()
     memo.sync = GroupSync(memo.api, SETTINGS)
     memo.queue = WorkQueue(memo.sync.reconcile, workers=4)
+    memo.sync.retry_later = memo.queue.add_later
     memo.queue.start()
     if SETTINGS.metrics_port:
         try:

@@ -43,6 +43,9 @@ class WorkQueue(Generic[K]):
             self._queued.add(key)
             self._queue.put_nowait(key)
 
+    def add_later(self, key: K, delay: float = 30.0) -> None:
+        asyncio.get_running_loop().call_later(delay, self.add, key)
+
     def pending(self) -> int:
         return len(self._queued) + len(self._active)
 
