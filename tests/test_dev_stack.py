@@ -75,7 +75,7 @@ def test_make_run_ready_and_persistent(tmp_path: Path) -> None:
         crds = subprocess.run(
             [*kubectl, "get", "crd", "-o", "name"], capture_output=True, text=True, check=True
         ).stdout
-        assert crds.count("scim.optimaite.eu") == 3
+        assert crds.count("scim.optimaite.eu") == 4  # three kinds + member shards
         subprocess.run(
             [*kubectl, "create", "configmap", "survivor", "-n", "demo", "--from-literal=a=b"],
             check=True,

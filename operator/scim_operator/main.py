@@ -6,8 +6,11 @@ import argparse
 import asyncio
 import logging
 import os
+import secrets
 
 import kopf
+
+from scim_core import logs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -15,12 +18,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--peering",
         default=os.environ.get("SCIM_PEERING"),
-        help="Kopf peering name (HA); standalone when unset",
+        help="ClusterKopfPeering name: replicas elect one active operator; standalone when unset",
+    )
+    parser.add_argument(
+        "--priority",
+        type=int,
+        default=int(os.environ.get("SCIM_PEERING_PRIORITY", "0")) or secrets.randbelow(1_000_000) + 1,
+        help="peering priority (random by default, so replicas of one Deployment differ)",
     )
     parser.add_argument("--liveness", default=os.environ.get("SCIM_LIVENESS", "http://0.0.0.0:8081/healthz"))
+    parser.add_argument(
+        "--log-format", choices=["json", "plain"], default=os.environ.get("SCIM_LOG_FORMAT", "json")
+    )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
+    logs.configure(args.log_format, logging.DEBUG if args.verbose else logging.INFO)
+    # Kopf logs every successful handler call at INFO: keep those out of production logs.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     from . import handlers  # noqa: F401  (registers the handlers)
 
     asyncio.run(
@@ -28,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
             clusterwide=True,
             standalone=args.peering is None,
             peering_name=args.peering,
+            priority=args.priority,
             liveness_endpoint=args.liveness or None,
         )
     )
