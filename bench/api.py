@@ -1,0 +1,199 @@
+"""SCIM API benchmark against the real control plane (``make bench-api``).
+
+Seeds a workspace with 10,000 groups and 10,000 users, runs one API worker, and measures
+with the Go load generator (keep-alive HTTP, N concurrent clients):
+  - GET /Groups?filter=displayName eq "…"&excludedAttributes=members: p99 with 1 client, req/s with 8;
+  - GET /Users?filter=userName eq "…": the same;
+  - PATCH add-member through SCIM vs the raw API-server JSON Patch on the same kind of object,
+    same client and concurrency;
+  - a 50,000-member group built with PATCH adds of 100, read back in full; largest stored object;
+  - API memory (RSS).
+Prints a table and writes bench/results/api.json. Sizes: BENCH_GROUPS, BENCH_USERS, BENCH_BIG.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from scim_core import constants as c
+from scim_devenv.controlplane import ControlPlane, free_port
+from scim_devenv.crds import install_crds
+
+from .common import (
+    bin_path,
+    check,
+    create_many,
+    load,
+    rss_mb,
+    save,
+    start_process,
+    wait_http,
+    workspace_with_token,
+)
+
+GROUPS = int(os.environ.get("BENCH_GROUPS", "10000"))
+USERS = int(os.environ.get("BENCH_USERS", "10000"))
+BIG = int(os.environ.get("BENCH_BIG", "50000"))
+DURATION = float(os.environ.get("BENCH_SECONDS", "8"))
+NS = "bench"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def _q(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+def _request(url: str, token: str, method: str = "GET", body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"})  # fmt: skip
+    with urllib.request.urlopen(req, timeout=120) as r:
+        raw = r.read()
+        return json.loads(raw) if raw else None
+
+
+def main() -> None:
+    results: dict[str, Any] = {"groups": GROUPS, "users": USERS}
+    with ControlPlane() as cp:
+        install_crds(cp)
+        token = workspace_with_token(cp, NS)
+        t0 = time.monotonic()
+        groups = [{"apiVersion": c.API_VERSION, "kind": c.GROUP_KIND, "metadata": {"name": f"grp-{i:06d}"},
+                   "spec": {"displayName": f"Group {i:06d}", "externalId": f"ext-{i}",
+                            "members": [{"value": f"usr-{(i * 7 + k) % USERS:06d}"} for k in range(3)]}}
+                  for i in range(GROUPS)]  # fmt: skip
+        users = [{"apiVersion": c.API_VERSION, "kind": c.USER_KIND, "metadata": {"name": f"usr-{i:06d}"},
+                  "spec": {"userName": f"user{i:06d}@example.com", "active": True}} for i in range(USERS)]  # fmt: skip
+        asyncio.run(create_many(cp, NS, c.GROUP_PLURAL, groups))
+        asyncio.run(create_many(cp, NS, c.USER_PLURAL, users))
+        results["seed_seconds"] = round(time.monotonic() - t0, 1)
+        print(f"seeded {GROUPS} groups + {USERS} users in {results['seed_seconds']}s", flush=True)
+
+        port = free_port()
+        log = Path(os.environ.get("BENCH_LOG_DIR", "/tmp")) / "bench-api.log"
+        api = start_process([bin_path("scim-api"), "--port", str(port)],
+                            {"KUBECONFIG": str(cp.kubeconfig), "SCIM_RATE_PER_SECOND": "1000000",
+                             "SCIM_RATE_BURST": "1000000", "SCIM_LOG_FORMAT": "json"}, log)  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{port}{c.SCIM_BASE_PATH}"
+            auth = {"Authorization": f"Bearer {token}"}
+            wait_http(f"http://127.0.0.1:{port}/readyz")
+            t_sync = time.monotonic()
+            while _request(f"{base}/Groups?count=0", token)["totalResults"] < GROUPS:
+                time.sleep(0.2)
+            results["api_rss_mb_after_sync"] = round(rss_mb(api.pid), 1)
+
+            group_urls = [
+                f"{base}/Groups?filter="
+                + _q('displayName eq "Group %06d"' % i)
+                + "&excludedAttributes=members"
+                for i in range(0, GROUPS, max(1, GROUPS // 500))
+            ]
+            user_urls = [
+                f"{base}/Users?filter=" + _q('userName eq "user%06d@example.com"' % i)
+                for i in range(0, USERS, max(1, USERS // 500))
+            ]
+            del t_sync
+            for name, urls in (("groups_filter", group_urls), ("users_filter", user_urls)):
+                load(
+                    {"method": "GET", "urls": urls, "headers": auth, "concurrency": 2, "duration_s": 2}
+                )  # warm-up
+                one = load(
+                    {"method": "GET", "urls": urls, "headers": auth, "concurrency": 1, "duration_s": DURATION}
+                )
+                eight = load(
+                    {"method": "GET", "urls": urls, "headers": auth, "concurrency": 8, "duration_s": DURATION}
+                )
+                results[name] = {"one_client": one, "eight_clients": eight}
+                print(f"{name}: 1 client p50 {one['p50_ms']:.2f} ms p99 {one['p99_ms']:.2f} ms; "
+                      f"8 clients {eight['rps']:.0f} req/s (p99 {eight['p99_ms']:.2f} ms, errors {eight['errors']})", flush=True)  # fmt: skip
+
+            # PATCH add-member: SCIM vs raw API server, same client, same concurrency
+            scim_group = _request(f"{base}/Groups", token, "POST", {"displayName": "Patch target"})["id"]
+            cp.apply([{"apiVersion": c.API_VERSION, "kind": c.GROUP_KIND, "metadata": {"name": "grp-raw", "namespace": NS},
+                       "spec": {"displayName": "Raw target", "members": []}}])  # fmt: skip
+            n_patch = int(os.environ.get("BENCH_PATCHES", "1500"))
+            scim_patch = load({
+                "method": "PATCH", "urls": [f"{base}/Groups/{scim_group}"], "concurrency": 4, "requests": n_patch,
+                "headers": {**auth, "Content-Type": "application/scim+json"},
+                "body": json.dumps({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": "usr-p{n}"}]}]}),
+            })  # fmt: skip
+            raw_patch = load({
+                "method": "PATCH", "concurrency": 4, "requests": n_patch,
+                "urls": [f"{cp.url}/apis/{c.GROUP}/{c.VERSION}/namespaces/{NS}/{c.GROUP_PLURAL}/grp-raw"],
+                "headers": {"Content-Type": "application/json-patch+json"},
+                "body": json.dumps([{"op": "add", "path": "/spec/members/-", "value": {"value": "usr-p{n}"}}]),
+                "ca": str(cp.pki.ca_cert), "cert": str(cp.pki.admin_cert), "key": str(cp.pki.admin_key),
+            })  # fmt: skip
+            ratio = scim_patch["rps"] / raw_patch["rps"] if raw_patch["rps"] else 0.0
+            results["patch_add_member"] = {
+                "scim": scim_patch,
+                "raw_api_server": raw_patch,
+                "ratio": round(ratio, 3),
+            }
+            print(f"PATCH add-member x{n_patch} (4 clients): SCIM {scim_patch['rps']:.0f}/s "
+                  f"p50 {scim_patch['p50_ms']:.1f} p99 {scim_patch['p99_ms']:.1f} ms | raw API server "
+                  f"{raw_patch['rps']:.0f}/s p50 {raw_patch['p50_ms']:.1f} p99 {raw_patch['p99_ms']:.1f} ms | ratio {ratio:.2f}",
+                  flush=True)  # fmt: skip
+
+            # a 50,000-member group built with PATCH adds of 100
+            big = _request(f"{base}/Groups", token, "POST", {"displayName": "Everyone"})["id"]
+            t0 = time.monotonic()
+            body = {"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": []}]}
+            for start in range(0, BIG, 100):
+                body["Operations"][0]["value"] = [{"value": f"usr-{i:06d}", "display": f"user{i:06d}@example.com"}
+                                                  for i in range(start, min(BIG, start + 100))]  # fmt: skip
+                _request(f"{base}/Groups/{big}", token, "PATCH", body)
+            build_s = time.monotonic() - t0
+            t0 = time.monotonic()
+            full = _request(f"{base}/Groups/{big}", token)
+            read_s = time.monotonic() - t0
+            sizes = [len(json.dumps(o)) for o in _all_objects(cp)]
+            results["big_group"] = {
+                "members": len(full["members"]), "build_seconds": round(build_s, 1), "read_seconds": round(read_s, 2),
+                "largest_object_bytes": max(sizes),
+            }  # fmt: skip
+            results["api_rss_mb_end"] = round(rss_mb(api.pid), 1)
+            print(f"big group: {len(full['members'])} members built in {build_s:.1f}s (100 per PATCH), read in "
+                  f"{read_s:.2f}s; largest stored object {max(sizes)} bytes; API RSS {results['api_rss_mb_end']} MB",
+                  flush=True)  # fmt: skip
+        finally:
+            api.terminate()
+            api.wait(timeout=20)
+
+    g, u, p, b = (
+        results["groups_filter"],
+        results["users_filter"],
+        results["patch_add_member"],
+        results["big_group"],
+    )
+    verdicts = [
+        check("GET /Groups filter p99 < 2 ms (1 client)", g["one_client"]["p99_ms"] < 2.0),
+        check("GET /Groups filter > 2000 req/s (8 clients)", g["eight_clients"]["rps"] > 2000),
+        check("GET /Users filter p99 < 2 ms (1 client)", u["one_client"]["p99_ms"] < 2.0),
+        check("GET /Users filter > 2000 req/s (8 clients)", u["eight_clients"]["rps"] > 2000),
+        check("PATCH add-member >= 70% of raw API-server rate", p["ratio"] >= 0.7),
+        check(f"{BIG}-member group read back in full", b["members"] == BIG),
+        check("no stored object above 1 MiB", b["largest_object_bytes"] < 1024 * 1024),
+    ]
+    results["verdicts"] = verdicts
+    print("\n".join(verdicts))
+    print(f"written {save('api', results)}")
+
+
+def _all_objects(cp: ControlPlane) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for plural in (c.GROUP_PLURAL, c.SHARD_PLURAL):
+        out += json.loads(cp.kubectl("get", f"{plural}.{c.GROUP}", "-n", NS, "-o", "json"))["items"]
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+module scim.optimaite.eu/bench/loadgen
+
+go 1.22
