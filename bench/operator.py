@@ -1,0 +1,311 @@
+"""Operator benchmark against the real control plane (``make bench-operator``).
+
+1. Latency from a SCIM PATCH returning to the RoleBinding reflecting it (p50, p99), with
+   1,000 groups under 20 membership changes per second.
+2. Offboarding: deactivating a user who is in 100 groups; time until no binding names them.
+3. Cold start: with 10,000 ScimGroups and 10,000 ScimUsers already reconciled, a new
+   operator process gets through all of them; time, writes (must be 0) and RSS.
+Prints a table and writes bench/results/operator.json. Sizes: BENCH_GROUPS (1000),
+BENCH_COLD_GROUPS (10000), BENCH_USERS (10000), BENCH_RATE (20/s), BENCH_SECONDS (20).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config, watch
+
+from scim_core import constants as c
+from scim_devenv.controlplane import ControlPlane, free_port
+from scim_devenv.crds import install_crds
+
+from .common import bin_path, check, create_many, rss_mb, save, start_process, wait_http, workspace_with_token
+
+GROUPS = int(os.environ.get("BENCH_GROUPS", "1000"))
+COLD_GROUPS = int(os.environ.get("BENCH_COLD_GROUPS", "10000"))
+USERS = int(os.environ.get("BENCH_USERS", "10000"))
+RATE = float(os.environ.get("BENCH_RATE", "20"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
+NS = "bench"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+STAR = "usr-star"  # member of the first 100 groups, deactivated in step 2
+
+
+class BindingWatch(threading.Thread):
+    """Records when each (binding, subject) pair first appears and last disappears."""
+
+    def __init__(self, kube: client.ApiClient) -> None:
+        super().__init__(daemon=True)
+        self.rbac = client.RbacAuthorizationV1Api(kube)
+        self.subjects: dict[str, set[str]] = {}
+        self.first_seen: dict[tuple[str, str], float] = {}
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+
+    def _record(self, name: str, names: set[str], now: float) -> None:
+        with self.lock:
+            for s in names - self.subjects.get(name, set()):
+                self.first_seen.setdefault((name, s), now)
+            self.subjects[name] = names
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                listed = self.rbac.list_namespaced_role_binding(NS)
+                now = time.monotonic()
+                seen = set()
+                for rb in listed.items:
+                    seen.add(rb.metadata.name)
+                    self._record(rb.metadata.name, {s.name for s in rb.subjects or []}, now)
+                with self.lock:
+                    for gone in set(self.subjects) - seen:
+                        self.subjects[gone] = set()
+                rv = listed.metadata.resource_version
+                for event in watch.Watch().stream(
+                    self.rbac.list_namespaced_role_binding, NS, resource_version=rv, timeout_seconds=30
+                ):
+                    obj = event["object"]
+                    names = {s.name for s in obj.subjects or []} if event["type"] != "DELETED" else set()
+                    self._record(obj.metadata.name, names, time.monotonic())
+                    if self.stop.is_set():
+                        return
+            except Exception:  # noqa: S112 - a dropped watch: list again
+                continue
+
+    def holders(self, subject: str) -> int:
+        with self.lock:
+            return sum(1 for names in self.subjects.values() if subject in names)
+
+
+def _scim(url: str, token: str, method: str, body: Any = None) -> int:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"},
+    )
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return int(r.status)
+
+
+def _metric(port: int, name: str) -> float:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return -1.0
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + " ") or line.startswith(name + "{")
+    )
+
+
+def _groups(start: int, end: int) -> list[dict[str, Any]]:
+    return [{"apiVersion": c.API_VERSION, "kind": c.GROUP_KIND, "metadata": {"name": f"grp-{i:06d}"},
+             "spec": {"displayName": f"Group {i:06d}",
+                      "members": [{"value": f"usr-{(i * 7 + k) % USERS:06d}"} for k in range(3)]
+                      + ([{"value": STAR}] if i < 100 else [])}}
+            for i in range(start, end)]  # fmt: skip
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[int(p * (len(ordered) - 1))] if ordered else 0.0
+
+
+def _start_operator(cp: ControlPlane, log: Path) -> tuple[Any, int]:
+    port = free_port()
+    proc = start_process([bin_path("scim-operator"), "--liveness", f"http://127.0.0.1:{free_port()}/healthz"],
+                         {"KUBECONFIG": str(cp.kubeconfig), "SCIM_METRICS_PORT": str(port), "SCIM_LOG_FORMAT": "json",
+                          "SCIM_WORKSPACE_RESYNC_SECONDS": "30"}, log)  # fmt: skip
+    return proc, port
+
+
+def _wait_bound(kube: client.ApiClient, expected: int, timeout: float) -> float:
+    started = time.monotonic()
+    rbac = client.RbacAuthorizationV1Api(kube)
+    while time.monotonic() - started < timeout:
+        n = len(
+            rbac.list_namespaced_role_binding(
+                NS, label_selector=f"{c.MANAGED_BY_LABEL}={c.MANAGED_BY_VALUE}"
+            ).items
+        )
+        if n >= expected:
+            return time.monotonic() - started
+        time.sleep(1)
+    raise RuntimeError(f"only {n} of {expected} RoleBindings after {timeout}s")
+
+
+def main() -> None:
+    results: dict[str, Any] = {
+        "groups": GROUPS,
+        "cold_groups": COLD_GROUPS,
+        "users": USERS,
+        "rate_per_s": RATE,
+    }
+    logs = Path(os.environ.get("BENCH_LOG_DIR", "/tmp"))
+    with ControlPlane(controller_manager=True) as cp:
+        install_crds(cp)
+        token = workspace_with_token(
+            cp,
+            NS,
+            {
+                "displayName": "Bench",
+                "roleMappings": [{"name": "all", "groups": {"pattern": ".*"}, "clusterRole": "view"}],
+            },
+        )
+        kube = config.new_client_from_config(config_file=str(cp.kubeconfig))
+        users = [{"apiVersion": c.API_VERSION, "kind": c.USER_KIND, "metadata": {"name": f"usr-{i:06d}"},
+                  "spec": {"userName": f"user{i:06d}@example.com"}} for i in range(USERS)]  # fmt: skip
+        users.append(
+            {
+                "apiVersion": c.API_VERSION,
+                "kind": c.USER_KIND,
+                "metadata": {"name": STAR},
+                "spec": {"userName": "star@example.com"},
+            }
+        )
+        asyncio.run(create_many(cp, NS, c.USER_PLURAL, users))
+        asyncio.run(create_many(cp, NS, c.GROUP_PLURAL, _groups(0, GROUPS)))
+        operator, mport = _start_operator(cp, logs / "bench-operator-1.log")
+        api_port = free_port()
+        api = start_process([bin_path("scim-api"), "--port", str(api_port)],
+                            {"KUBECONFIG": str(cp.kubeconfig), "SCIM_RATE_PER_SECOND": "100000", "SCIM_RATE_BURST": "100000"},
+                            logs / "bench-operator-api.log")  # fmt: skip
+        watcher = BindingWatch(kube)
+        try:
+            results["initial_reconcile_seconds"] = round(_wait_bound(kube, GROUPS, 900), 1)
+            print(f"{GROUPS} groups bound in {results['initial_reconcile_seconds']}s", flush=True)
+            base = f"http://127.0.0.1:{api_port}{c.SCIM_BASE_PATH}"
+            token = _operator_token(kube)  # the operator replaced the hand-published one
+            wait_http(f"{base}/ServiceProviderConfig", {"Authorization": f"Bearer {token}"})
+            watcher.start()
+            time.sleep(2)
+
+            # 1. PATCH -> RoleBinding latency under RATE changes/s
+            rng = random.Random(7)
+            sent: list[tuple[str, str, float]] = []
+            interval = 1.0 / RATE
+            next_at = time.monotonic()
+            end = next_at + SECONDS
+            n = 0
+            while time.monotonic() < end:
+                gi = rng.randrange(GROUPS)
+                user = f"usr-{rng.randrange(USERS):06d}"
+                body = {
+                    "schemas": [PATCH],
+                    "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}],
+                }
+                _scim(f"{base}/Groups/grp-{gi:06d}", token, "PATCH", body)
+                sent.append(
+                    (f"scim-grp-{gi:06d}-all", f"user{int(user[4:]):06d}@example.com", time.monotonic())
+                )
+                n += 1
+                next_at += interval
+                time.sleep(max(0.0, next_at - time.monotonic()))
+            time.sleep(3)
+            latencies = []
+            with watcher.lock:
+                for binding, subject, at in sent:
+                    seen = watcher.first_seen.get((binding, subject))
+                    if seen is not None:
+                        latencies.append(max(0.0, seen - at))
+            missing = len(sent) - len(latencies)
+            results["patch_to_binding"] = {
+                "changes": len(sent), "missing": missing,
+                "p50_ms": round(_percentile(latencies, 0.5) * 1000, 1), "p99_ms": round(_percentile(latencies, 0.99) * 1000, 1),
+            }  # fmt: skip
+            print(f"PATCH -> RoleBinding at {RATE:.0f}/s over {GROUPS} groups: p50 {results['patch_to_binding']['p50_ms']} ms, "
+                  f"p99 {results['patch_to_binding']['p99_ms']} ms ({missing} not seen)", flush=True)  # fmt: skip
+
+            # 2. offboarding: a user in 100 groups
+            star_subject = "star@example.com"
+            assert watcher.holders(star_subject) >= min(100, GROUPS), watcher.holders(star_subject)
+            t0 = time.monotonic()
+            client.CustomObjectsApi(kube).patch_namespaced_custom_object(
+                c.GROUP, c.VERSION, NS, c.USER_PLURAL, STAR, {"spec": {"active": False}}
+            )
+            while watcher.holders(star_subject) > 0 and time.monotonic() - t0 < 60:
+                time.sleep(0.01)
+            results["offboarding_seconds"] = round(time.monotonic() - t0, 2)
+            print(
+                f"deactivated a user in 100 groups: removed from every binding in {results['offboarding_seconds']}s",
+                flush=True,
+            )
+        finally:
+            watcher.stop.set()
+            api.terminate()
+
+        # 3. cold start with COLD_GROUPS groups already reconciled
+        asyncio.run(create_many(cp, NS, c.GROUP_PLURAL, _groups(GROUPS, COLD_GROUPS)))
+        results["cold_seed_reconcile_seconds"] = round(_wait_bound(kube, COLD_GROUPS, 3600), 1)
+        time.sleep(5)
+        operator.terminate()
+        operator.wait(timeout=60)
+        before = _versions(cp)
+        t0 = time.monotonic()
+        operator, mport = _start_operator(cp, logs / "bench-operator-2.log")
+        try:
+            while (
+                _metric(mport, "scim_operator_reconciles_total") < COLD_GROUPS and time.monotonic() - t0 < 600
+            ):
+                time.sleep(0.2)
+            cold = time.monotonic() - t0
+            time.sleep(3)
+            writes = _metric(mport, "scim_operator_binding_writes_total")
+            after = _versions(cp)
+            changed = sum(1 for k, v in after.items() if before.get(k) != v)
+            results["cold_start"] = {"groups": COLD_GROUPS, "seconds": round(cold, 1), "binding_writes": writes,
+                                     "objects_changed": changed, "operator_rss_mb": round(rss_mb(operator.pid), 1)}  # fmt: skip
+            print(f"cold start over {COLD_GROUPS} groups: {cold:.1f}s, {writes:.0f} binding writes, {changed} objects changed, "
+                  f"RSS {results['cold_start']['operator_rss_mb']} MB", flush=True)  # fmt: skip
+        finally:
+            operator.terminate()
+            operator.wait(timeout=60)
+
+    p, cs = results["patch_to_binding"], results["cold_start"]
+    verdicts = [
+        check("PATCH -> RoleBinding p99 < 1 s", p["p99_ms"] < 1000 and p["missing"] == 0),
+        check("offboarding from 100 groups < 2 s", results["offboarding_seconds"] < 2.0),
+        check("cold start < 60 s", cs["seconds"] < 60),
+        check("cold start with zero writes", cs["binding_writes"] == 0 and cs["objects_changed"] == 0),
+        check("operator RSS < 400 MB", cs["operator_rss_mb"] < 400),
+    ]
+    results["verdicts"] = verdicts
+    print("\n".join(verdicts))
+    print(f"written {save('operator', results)}")
+
+
+def _operator_token(kube: client.ApiClient) -> str:
+    import base64
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            secret = client.CoreV1Api(kube).read_namespaced_secret("scim-token", NS)
+            return base64.b64decode(secret.data[c.TOKEN_SECRET_KEY]).decode()
+        except client.exceptions.ApiException:
+            time.sleep(0.5)
+    raise RuntimeError("the operator made no token")
+
+
+def _versions(cp: ControlPlane) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for kind in (f"{c.GROUP_PLURAL}.{c.GROUP}", "rolebindings"):
+        for o in json.loads(cp.kubectl("get", kind, "-n", NS, "-o", "json"))["items"]:
+            out[f"{kind}/{o['metadata']['name']}"] = o["metadata"]["resourceVersion"]
+    return out
+
+
+if __name__ == "__main__":
+    main()
