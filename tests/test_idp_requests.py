@@ -211,3 +211,15 @@ def test_onelogin_connection_and_membership(scim: ScimClient) -> None:
         },
     )
     assert r.status_code == 204 and _members(scim, g["id"]) == []
+
+
+def test_entra_tenant_url_alias(scim: ScimClient) -> None:
+    """Admins who entered .../scim/v2/Groups as the Tenant URL still work."""
+    r = scim.get("/Groups/Users", params={"filter": 'userName eq "nobody@contoso.com"'})
+    assert r.status_code == 200 and r.json()["totalResults"] == 0
+    r = scim.post("/Groups/Groups", {"schemas": [GROUP], "displayName": "Via alias"})
+    assert r.status_code == 201
+    gid = r.json()["id"]
+    assert scim.get(f"/Groups/Groups/{gid}").json()["displayName"] == "Via alias"
+    assert scim.get(f"/Groups/{gid}").status_code == 200  # the canonical URL sees the same group
+    assert scim.get("/Groups/ServiceProviderConfig").status_code == 200

@@ -79,7 +79,12 @@ def create_app(settings: ApiSettings | None = None, api_factory: ApiFactory | No
         return scim_response(request, err.body(), 500)
 
     app.include_router(health.router)
-    app.include_router(discovery.router, prefix=c.SCIM_BASE_PATH)
-    app.include_router(groups.router, prefix=c.SCIM_BASE_PATH)
-    app.include_router(users.router, prefix=c.SCIM_BASE_PATH)
+    # Alias for admins who followed the product's older Entra guide and entered
+    # ".../scim/v2/Groups" as the Tenant URL: Entra then calls ".../Groups/Users" and
+    # ".../Groups/Groups". Registered first so "Users"/"Groups" are never taken for a group id.
+    alias = f"{c.SCIM_BASE_PATH}/Groups"
+    for router in (discovery.router, users.router, groups.router):
+        app.include_router(router, prefix=alias, include_in_schema=False)
+    for router in (discovery.router, groups.router, users.router):
+        app.include_router(router, prefix=c.SCIM_BASE_PATH)
     return app
