@@ -1,0 +1,239 @@
+"""End to end, as an identity provider drives it: the real API and operator processes run
+under their own ServiceAccounts (deploy/rbac, what the chart installs) against a private
+control plane with the RBAC authorizer on. After every step the API server itself is asked
+(SubjectAccessReview) what each person may do: exactly what the IdP state implies."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+
+from scim_core import constants as c
+from scim_devenv.controlplane import ControlPlane, free_port
+from scim_devenv.crds import install_crds
+
+from .helpers import create_user, create_workspace, eventually
+from .test_least_privilege import install_rbac, sa_kubeconfig
+
+pytestmark = pytest.mark.cluster
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+MAPPINGS = [
+    {"name": "admins", "groups": {"pattern": ".*Admins.*"}, "clusterRole": "edit"},
+    {"name": "readers", "groups": {"pattern": ".*"}, "clusterRole": "view"},
+]
+
+
+@dataclass
+class Stack:
+    cp: ControlPlane
+    kube: client.ApiClient
+    base: str
+    procs: list[subprocess.Popen[bytes]]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    with ControlPlane(controller_manager=True) as cp:
+        install_crds(cp)
+        install_rbac(cp)
+        bin_dir = Path(sys.executable).parent
+        port = free_port()
+        procs = [
+            subprocess.Popen(
+                [str(bin_dir / "scim-operator"), "--liveness", f"http://127.0.0.1:{free_port()}/healthz"],
+                env=dict(os.environ, KUBECONFIG=str(sa_kubeconfig(cp, "scim-operator", tmp)), SCIM_METRICS_PORT="0",
+                         SCIM_WORKSPACE_RESYNC_SECONDS="2"),
+                stdout=(tmp / "operator.log").open("wb"), stderr=subprocess.STDOUT,
+            ),
+            subprocess.Popen(
+                [str(bin_dir / "scim-api"), "--port", str(port)],
+                env=dict(os.environ, KUBECONFIG=str(sa_kubeconfig(cp, "scim-api", tmp))),
+                stdout=(tmp / "api.log").open("wb"), stderr=subprocess.STDOUT,
+            ),
+        ]  # fmt: skip
+        try:
+            kube = config.new_client_from_config(config_file=str(cp.kubeconfig))
+            yield Stack(cp, kube, f"http://127.0.0.1:{port}{c.SCIM_BASE_PATH}", procs)
+        finally:
+            for p in procs:
+                p.terminate()
+                p.wait(timeout=20)
+
+
+class Idp:
+    """Sends requests the way an IdP does: bearer token, scim+json."""
+
+    def __init__(self, stack: Stack, namespace: str) -> None:
+        self.stack = stack
+        self.ns = namespace
+        create_workspace(
+            stack.kube,
+            namespace,
+            subjects={"prefix": "oidc:", "userField": "userName"},
+            roleMappings=MAPPINGS,
+        )
+        secret = eventually(
+            lambda: client.CoreV1Api(stack.kube).read_namespaced_secret("scim-token", namespace), timeout=60
+        )
+        self.token = base64.b64decode(secret.data["token"]).decode()
+        eventually(lambda: self.call("GET", "/ServiceProviderConfig")[0] == 200, timeout=30)
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.stack.base + path, data=data, method=method, headers={
+            "Authorization": f"Bearer {self.token}", "Content-Type": "application/scim+json"})  # fmt: skip
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                raw = r.read()
+                return r.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+
+    def can(self, user: str, verb: str, resource: str, group: str = "") -> bool:
+        review = client.V1SubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
+            user=f"oidc:{user}",
+            resource_attributes=client.V1ResourceAttributes(namespace=self.ns, verb=verb, resource=resource, group=group),
+        ))  # fmt: skip
+        return bool(
+            client.AuthorizationV1Api(self.stack.kube).create_subject_access_review(review).status.allowed
+        )
+
+    def access(self, user: str) -> str:
+        """none / view / edit, as the API server decides."""
+        if self.can(user, "update", "deployments", "apps"):
+            return "edit"
+        return "view" if self.can(user, "get", "pods") else "none"
+
+    def expect(self, **wanted: str) -> None:
+        for user, level in wanted.items():
+            email = f"{user}@example.com"
+            eventually(lambda e=email, lv=level: self.access(e) == lv, timeout=20)
+
+
+def _new_ns(stack: Stack, name: str) -> str:
+    client.CoreV1Api(stack.kube).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    for uid in ("alice", "bob", "carol"):
+        create_user(stack.kube, name, f"usr-{uid}", f"{uid}@example.com")
+    return name
+
+
+def test_entra_flow(stack: Stack) -> None:
+    idp = Idp(stack, _new_ns(stack, "entra"))
+    # connection test and user matching
+    assert idp.call("GET", "/Users?filter=userName%20eq%20%22nobody%40example.com%22")[1]["totalResults"] == 0
+    found = eventually(
+        lambda: idp.call("GET", "/Users?filter=userName%20eq%20%22alice%40example.com%22")[1]["Resources"]
+    )
+    alice = found[0]["id"]
+    bob = idp.call("GET", "/Users?filter=userName%20eq%20%22bob%40example.com%22")[1]["Resources"][0]["id"]
+    status, g = idp.call("POST", "/Groups", {"schemas": [GROUP, "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"],
+                                              "externalId": "e-1", "displayName": "Readers", "meta": {"resourceType": "Group"}})  # fmt: skip
+    assert status == 201
+    gid = g["id"]
+    idp.expect(alice="none", bob="none")
+    add = {
+        "schemas": [PATCH],
+        "Operations": [
+            {
+                "op": "Add",
+                "path": "members",
+                "value": [{"$ref": None, "value": alice}, {"$ref": None, "value": bob}],
+            }
+        ],
+    }
+    assert idp.call("PATCH", f"/Groups/{gid}", add)[0] == 204
+    idp.expect(alice="view", bob="view")
+    rename = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "Replace", "path": "displayName", "value": "Cluster Admins"}],
+    }
+    assert idp.call("PATCH", f"/Groups/{gid}", rename)[0] == 204
+    idp.expect(alice="edit", bob="edit")
+    remove = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "Remove", "path": "members", "value": [{"$ref": None, "value": bob}]}],
+    }
+    assert idp.call("PATCH", f"/Groups/{gid}", remove)[0] == 204
+    idp.expect(alice="edit", bob="none")
+    assert idp.call("PATCH", f"/Groups/{gid}", add)[0] == 204
+    flagged = {"schemas": [PATCH], "Operations": [{"op": "remove", "path": f'members[value eq "{bob}"]'}]}
+    assert idp.call("PATCH", f"/Groups/{gid}", flagged)[0] == 204
+    idp.expect(alice="edit", bob="none")
+    deactivate = {"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]}
+    assert idp.call("PATCH", f"/Users/{alice}", deactivate)[0] == 204
+    idp.expect(alice="none")
+    reactivate = {"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": True}}]}
+    assert idp.call("PATCH", f"/Users/{alice}", reactivate)[0] == 204
+    idp.expect(alice="edit")
+    assert idp.call("DELETE", f"/Groups/{gid}")[0] == 204
+    idp.expect(alice="none", bob="none", carol="none")
+
+
+def test_okta_flow(stack: Stack) -> None:
+    idp = Idp(stack, _new_ns(stack, "okta"))
+    assert (
+        idp.call("GET", "/Groups?filter=displayName%20eq%20%22Engineering%22&startIndex=1&count=100")[1][
+            "totalResults"
+        ]
+        == 0
+    )
+    status, g = idp.call("POST", "/Groups", {"schemas": [GROUP], "displayName": "Engineering", "members": []})
+    assert status == 201
+    gid = g["id"]
+    idp.expect(alice="none")
+    rename = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "replace", "value": {"id": gid, "displayName": "Engineering Admins"}}],
+    }
+    assert idp.call("PATCH", f"/Groups/{gid}", rename)[0] == 204
+    members = {"schemas": [PATCH], "Operations": [
+        {"op": "remove", "path": 'members[value eq "usr-carol"]'},
+        {"op": "add", "path": "members", "value": [{"value": "usr-alice", "display": "alice@example.com"}]},
+    ]}  # fmt: skip
+    assert idp.call("PATCH", f"/Groups/{gid}", members)[0] == 204
+    idp.expect(alice="edit", bob="none")
+    full = {
+        "schemas": [PATCH],
+        "Operations": [
+            {"op": "replace", "path": "members", "value": [{"value": "usr-bob"}, {"value": "usr-carol"}]}
+        ],
+    }
+    assert idp.call("PATCH", f"/Groups/{gid}", full)[0] == 204
+    idp.expect(alice="none", bob="edit", carol="edit")
+    assert idp.call("DELETE", f"/Groups/{gid}")[0] == 204
+    idp.expect(alice="none", bob="none", carol="none")
+
+
+def test_onelogin_flow(stack: Stack) -> None:
+    idp = Idp(stack, _new_ns(stack, "onelogin"))
+    assert (
+        idp.call("GET", "/Users?filter=userName%20eq%20%22ol-probe%40example.com%22")[1]["totalResults"] == 0
+    )
+    status, g = idp.call("POST", "/Groups", {"schemas": [GROUP], "displayName": "Support"})
+    assert status == 201
+    ops = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": "usr-carol"}]}],
+    }
+    assert idp.call("PATCH", f"/Groups/{g['id']}", ops)[0] == 204
+    idp.expect(carol="view", alice="none")
+    ops = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "remove", "path": "members", "value": [{"value": "usr-carol"}]}],
+    }
+    assert idp.call("PATCH", f"/Groups/{g['id']}", ops)[0] == 204
+    idp.expect(carol="none")
