@@ -56,11 +56,11 @@ class PreconditionFailed(ScimError):
         super().__init__(412, "The resource changed since it was read (If-Match does not match)")
 
 
-def check_if_match(obj: Obj, if_match: str | None) -> None:
+def check_if_match(obj: Obj, if_match: str | None, shards: list[Obj] | None = None) -> None:
     if if_match is None or if_match.strip() == "*":
         return
     wanted = {t.strip() for t in if_match.split(",")}
-    current = etag(obj)
+    current = etag(obj, shards or ())
     if current not in wanted and current.removeprefix("W/") not in wanted:
         raise PreconditionFailed()
 
@@ -199,7 +199,7 @@ class GroupStore:
         obj = await self.current(namespace, gid)
         shards = self._directory.shards_of(namespace, gid)
         for _attempt in range(MAX_ATTEMPTS):
-            check_if_match(obj, if_match)
+            check_if_match(obj, if_match, shards)
             old = full_state(obj, shards)
             new = change(old)
             if new == old:
@@ -214,6 +214,11 @@ class GroupStore:
                     if write.name is not None:
                         await self._write_shard(namespace, obj, write)
                 inline = next((w.ops for w in writes if w.name is None), [])
+                own_change = (
+                    inline or new.display_name != old.display_name or new.external_id != old.external_id
+                )
+                if not own_change:  # only shards changed: the group object stays as it is
+                    return obj, True
                 updated: Obj = await self._custom.patch_namespaced_custom_object(
                     c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, gid, main_ops + inline,
                     field_manager=c.API_FIELD_MANAGER, _content_type="application/json-patch+json",
@@ -250,6 +255,7 @@ class GroupStore:
                 "metadata": {
                     "name": write.name,
                     "labels": {c.GROUP_LABEL: group["metadata"]["name"]},
+                    "annotations": {LAST_MODIFIED: _now()},
                     "ownerReferences": [
                         {
                             "apiVersion": c.API_VERSION,
@@ -267,8 +273,9 @@ class GroupStore:
                 c.GROUP, c.VERSION, namespace, c.SHARD_PLURAL, body, field_manager=c.API_FIELD_MANAGER
             )
         else:
+            stamp = [{"op": "add", "path": "/metadata/annotations", "value": {LAST_MODIFIED: _now()}}]
             shard = await self._custom.patch_namespaced_custom_object(
-                c.GROUP, c.VERSION, namespace, c.SHARD_PLURAL, write.name, write.ops,
+                c.GROUP, c.VERSION, namespace, c.SHARD_PLURAL, write.name, write.ops + stamp,
                 field_manager=c.API_FIELD_MANAGER, _content_type="application/json-patch+json",
             )  # fmt: skip
         self._directory.upsert(c.SHARD_PLURAL, shard)
@@ -391,8 +398,4 @@ def main_object_ops(
     if "annotations" not in obj["metadata"]:
         ops.append({"op": "add", "path": "/metadata/annotations", "value": {}})
     ops.append({"op": "add", "path": f"/metadata/annotations/{_escape(LAST_MODIFIED)}", "value": _now()})
-    # bump the members revision so the group's generation (its SCIM version) always moves
-    ops.append(
-        {"op": "add", "path": "/spec/revision", "value": int((obj.get("spec") or {}).get("revision", 0)) + 1}
-    )
     return ops

@@ -220,7 +220,11 @@ def kopf_peering_crd() -> dict[str, Any]:
         "spec": {
             "scope": "Cluster",
             "group": "kopf.dev",
-            "names": {"kind": "ClusterKopfPeering", "plural": "clusterkopfpeerings", "singular": "clusterkopfpeering"},
+            "names": {
+                "kind": "ClusterKopfPeering",
+                "plural": "clusterkopfpeerings",
+                "singular": "clusterkopfpeering",
+            },
             "versions": [
                 {
                     "name": "v1",
@@ -229,7 +233,9 @@ def kopf_peering_crd() -> dict[str, Any]:
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "properties": {"status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                            "properties": {
+                                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                            },
                         }
                     },
                 }

@@ -208,15 +208,6 @@ class ScimGroupSpec(_Model):
             },
         ),
     ] = Field(default_factory=list)
-    revision: (
-        Annotated[
-            int,
-            Field(
-                ge=0, description="Bumped by the API on every SCIM change, so the generation always moves."
-            ),
-        ]
-        | None
-    ) = None
 
 
 class ScimMemberShardSpec(_Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from scim_core import constants as c
@@ -19,20 +20,27 @@ LAST_MODIFIED = f"{c.GROUP}/last-modified"
 _GROUP_KEYS = {"schemas", "id", "meta", "externalid", "displayname", "members"}
 
 
-def etag(obj: dict[str, Any]) -> str:
-    """Weak ETag from the generation: it changes with the SCIM-visible spec only."""
-    return f'W/"{obj["metadata"].get("generation", 1)}"'
+def etag(obj: dict[str, Any], shards: Sequence[dict[str, Any]] = ()) -> str:
+    """Weak ETag from the generations: it changes with the SCIM-visible spec only (a
+    large group's member shards count too; shards are never removed while it lives)."""
+    generation = obj["metadata"].get("generation", 1)
+    if not shards:
+        return f'W/"{generation}"'
+    return f'W/"{generation}.{sum(s["metadata"].get("generation", 1) for s in shards)}"'
 
 
-def _meta(obj: dict[str, Any], resource_type: str, location: str) -> dict[str, Any]:
+def _meta(
+    obj: dict[str, Any], resource_type: str, location: str, shards: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
     md = obj["metadata"]
     created = md.get("creationTimestamp")
+    stamps = [(o["metadata"].get("annotations") or {}).get(LAST_MODIFIED) for o in (obj, *shards)]
     return {
         "resourceType": resource_type,
         "created": created,
-        "lastModified": (md.get("annotations") or {}).get(LAST_MODIFIED) or created,
+        "lastModified": max((s for s in stamps if s), default=created),
         "location": location,
-        "version": etag(obj),
+        "version": etag(obj, shards),
     }
 
 
@@ -55,7 +63,10 @@ def group_spec(state: GroupState) -> dict[str, Any]:
 
 
 def group_resource(
-    obj: dict[str, Any], base_url: str, members: list[dict[str, Any]] | None
+    obj: dict[str, Any],
+    base_url: str,
+    members: list[dict[str, Any]] | None,
+    shards: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """SCIM JSON of a group; ``members`` (inline + shards) or None to leave them out."""
     spec = obj.get("spec") or {}
@@ -74,7 +85,7 @@ def group_resource(
             }
             for m in members
         ]
-    out["meta"] = _meta(obj, "Group", f"{base_url}/Groups/{gid}")
+    out["meta"] = _meta(obj, "Group", f"{base_url}/Groups/{gid}", shards)
     return out
 
 

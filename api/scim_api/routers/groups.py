@@ -36,6 +36,10 @@ def _members(
     return state_of(request).directory.group_members(namespace, obj) if wanted else None
 
 
+def _shards(request: Request, namespace: str, obj: dict[str, Any]) -> list[dict[str, Any]]:
+    return state_of(request).directory.shards_of(namespace, obj["metadata"]["name"])
+
+
 def _render(
     request: Request,
     namespace: str,
@@ -46,8 +50,9 @@ def _render(
     a = attrs.parse_attribute_list(request.query_params.get("attributes"))
     x = attrs.parse_attribute_list(request.query_params.get("excludedAttributes"))
     members = _members(request, namespace, obj, attrs.wants_members(a, x))
-    body = attrs.project(group_resource(obj, base_url(request), members), a, x)
-    return scim_response(request, body, status, {"ETag": etag(obj), **(headers or {})})
+    shards = _shards(request, namespace, obj)
+    body = attrs.project(group_resource(obj, base_url(request), members, shards), a, x)
+    return scim_response(request, body, status, {"ETag": etag(obj, shards), **(headers or {})})
 
 
 @router.get("/Groups")
@@ -87,7 +92,16 @@ async def list_groups(request: Request, caller: Auth) -> Response:
     page = ids[start - 1 : start - 1 + count] if count else []
     with_members = attrs.wants_members(a, x)
     resources = [
-        attrs.project(group_resource(obj, base, _members(request, caller.namespace, obj, with_members)), a, x)
+        attrs.project(
+            group_resource(
+                obj,
+                base,
+                _members(request, caller.namespace, obj, with_members),
+                _shards(request, caller.namespace, obj),
+            ),
+            a,
+            x,
+        )
         for obj in (table.by_id[g] for g in page)
     ]
     body = {
@@ -105,7 +119,7 @@ async def get_group(request: Request, gid: str, caller: Auth) -> Response:
     obj = state_of(request).directory.group_table(caller.namespace).by_id.get(gid)
     if obj is None:
         obj = await _store(request).fetch(caller.namespace, gid)  # cache may lag another replica
-    tag = etag(obj)
+    tag = etag(obj, _shards(request, caller.namespace, obj))
     inm = request.headers.get("if-none-match")
     if inm and (inm.strip() == "*" or tag in {t.strip() for t in inm.split(",")}):
         return empty_response(304, {"ETag": tag})
@@ -145,7 +159,7 @@ async def patch_group(request: Request, gid: str, caller: Auth) -> Response:
     )
     if request.query_params.get("attributes") or request.query_params.get("excludedAttributes"):
         return _render(request, caller.namespace, obj)
-    return empty_response(204, {"ETag": etag(obj)})
+    return empty_response(204, {"ETag": etag(obj, _shards(request, caller.namespace, obj))})
 
 
 @router.delete("/Groups/{gid}")
