@@ -75,6 +75,8 @@ def _kube_error(exc: BaseException) -> ScimError:
         if exc.status == 403:
             log.error("forbidden by the API server: %s", _reason(exc))
             return unavailable("The SCIM service lacks a permission; see its logs")
+        if exc.status is not None and 400 <= exc.status < 500:
+            return bad_request(f"Rejected by the Kubernetes API server: {_reason(exc)}")
     return unavailable("The Kubernetes API server is unavailable; retry later")
 
 
@@ -102,12 +104,12 @@ class GroupStore:
                 c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, gid
             )
         except ApiException as exc:
-            if exc.status == 404:
+            if exc.status in (400, 404):
                 raise not_found(f"Group {gid!r} not found") from exc
             raise _kube_error(exc) from exc
         except _NETWORK_ERRORS as exc:
             raise _kube_error(exc) from exc
-        if obj["metadata"].get("deletionTimestamp"):
+        if obj.get("kind") != c.GROUP_KIND or obj["metadata"].get("deletionTimestamp"):
             raise not_found(f"Group {gid!r} not found")
         self._directory.upsert(c.GROUP_PLURAL, obj)
         return obj

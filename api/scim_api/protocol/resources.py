@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 from scim_core import constants as c
 
@@ -80,7 +81,7 @@ def group_resource(
             {
                 "value": m["value"],
                 **({"display": m["display"]} if m.get("display") is not None else {}),
-                "$ref": f"{base_url}/Users/{m['value']}",
+                "$ref": f"{base_url}/Users/{quote(m['value'], safe='')}",
                 "type": "User",
             }
             for m in members

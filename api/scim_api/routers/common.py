@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import orjson
@@ -11,7 +12,7 @@ from starlette.requests import Request
 from scim_core import constants as c
 
 from ..auth import Caller, authenticate
-from ..errors import ScimError, invalid_syntax
+from ..errors import ScimError, invalid_syntax, not_found
 from ..state import ApiState
 
 Auth = Annotated[Caller, Depends(authenticate)]
@@ -43,3 +44,13 @@ async def json_body(request: Request) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise invalid_syntax(f"The request body is not valid JSON: {exc.msg}") from exc
+
+
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+def resource_id(value: str, kind: str) -> str:
+    """A SCIM id is a Kubernetes object name; anything else cannot exist: 404, never a call."""
+    if not _NAME.fullmatch(value) or ".." in value:
+        raise not_found(f"{kind} {value!r} not found")
+    return value

@@ -16,7 +16,7 @@ from ..protocol.listing import GROUP_FILTER_ATTRS, candidates, check_attributes,
 from ..protocol.resources import etag, group_resource, parse_group_body
 from ..responses import empty_response, scim_response
 from ..store import GroupStore
-from .common import Auth, base_url, json_body, state_of
+from .common import Auth, base_url, json_body, resource_id, state_of
 
 router = APIRouter()
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -116,6 +116,7 @@ async def list_groups(request: Request, caller: Auth) -> Response:
 
 @router.get("/Groups/{gid}")
 async def get_group(request: Request, gid: str, caller: Auth) -> Response:
+    gid = resource_id(gid, "Group")
     obj = state_of(request).directory.group_table(caller.namespace).by_id.get(gid)
     if obj is None:
         obj = await _store(request).fetch(caller.namespace, gid)  # cache may lag another replica
@@ -136,6 +137,7 @@ async def create_group(request: Request, caller: Auth) -> Response:
 
 @router.put("/Groups/{gid}")
 async def replace_group(request: Request, gid: str, caller: Auth) -> Response:
+    gid = resource_id(gid, "Group")
     wanted = parse_group_body(await json_body(request))
 
     def replace(_: GroupState) -> GroupState:
@@ -149,6 +151,7 @@ async def replace_group(request: Request, gid: str, caller: Auth) -> Response:
 
 @router.patch("/Groups/{gid}")
 async def patch_group(request: Request, gid: str, caller: Auth) -> Response:
+    gid = resource_id(gid, "Group")
     ops = parse_patch_request(await json_body(request), gid)
 
     def change(current: GroupState) -> GroupState:
@@ -164,6 +167,7 @@ async def patch_group(request: Request, gid: str, caller: Auth) -> Response:
 
 @router.delete("/Groups/{gid}")
 async def delete_group(request: Request, gid: str, caller: Auth) -> Response:
+    gid = resource_id(gid, "Group")
     await _store(request).delete(caller.namespace, gid, request.headers.get("if-match"))
     return empty_response(204)
 

@@ -24,7 +24,7 @@ from ..protocol.resources import etag, user_resource
 from ..protocol.user_patch import active_after_patch, active_after_put
 from ..responses import empty_response, scim_response
 from ..store import _NETWORK_ERRORS, _kube_error, check_if_match
-from .common import Auth, base_url, json_body, state_of
+from .common import Auth, base_url, json_body, resource_id, state_of
 
 router = APIRouter()
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -110,6 +110,7 @@ def _render(request: Request, namespace: str, obj: dict[str, Any]) -> Response:
 
 @router.get("/Users/{uid}")
 async def get_user(request: Request, uid: str, caller: Auth) -> Response:
+    uid = resource_id(uid, "User")
     obj = _get(request, caller.namespace, uid)
     inm = request.headers.get("if-none-match")
     if inm and (inm.strip() == "*" or etag(obj) in {t.strip() for t in inm.split(",")}):
@@ -145,6 +146,7 @@ async def _set_active(request: Request, namespace: str, obj: dict[str, Any], act
 
 @router.patch("/Users/{uid}")
 async def patch_user(request: Request, uid: str, caller: Auth) -> Response:
+    uid = resource_id(uid, "User")
     ops = parse_patch_request(await json_body(request), uid)
     obj = _get(request, caller.namespace, uid)
     check_if_match(obj, request.headers.get("if-match"))
@@ -157,6 +159,7 @@ async def patch_user(request: Request, uid: str, caller: Auth) -> Response:
 
 @router.put("/Users/{uid}")
 async def replace_user(request: Request, uid: str, caller: Auth) -> Response:
+    uid = resource_id(uid, "User")
     body = await json_body(request)
     obj = _get(request, caller.namespace, uid)
     check_if_match(obj, request.headers.get("if-match"))
@@ -176,5 +179,6 @@ async def create_user(request: Request, caller: Auth) -> Response:
 
 @router.delete("/Users/{uid}")
 async def delete_user(request: Request, uid: str, caller: Auth) -> Response:
+    uid = resource_id(uid, "User")
     _get(request, caller.namespace, uid)
     raise ScimError(403, "Users are not deleted over SCIM; set active to false to revoke access")
