@@ -20,6 +20,7 @@ from kubernetes_asyncio import config as aconfig
 
 from scim_core import constants as c
 from scim_core.tokens import generate_token, token_sha256
+from scim_devenv import processes
 from scim_devenv.binaries import cache_root
 from scim_devenv.controlplane import ControlPlane
 
@@ -114,7 +115,9 @@ def workspace_with_token(cp: ControlPlane, namespace: str, spec: dict[str, Any] 
 
 
 def start_process(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    """A child that dies with us (no orphan operator or API after a failed run)."""
+    log.write_bytes(b"")
+    return processes.spawn(cmd, log, env={**os.environ, **env})
 
 
 def wait_http(url: str, headers: dict[str, str] | None = None, timeout: float = 120.0) -> None:

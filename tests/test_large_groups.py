@@ -50,10 +50,26 @@ def test_large_group_spills_into_shards(scim: ScimClient, kube: client.ApiClient
     assert len(body["members"]) == N
     # a change that lands only in a shard still moves the version
     tag = got.headers["etag"]
-    r = scim.patch(f"/Groups/{gid}", {"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": "late"}]}]})
+    r = scim.patch(
+        f"/Groups/{gid}",
+        {"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": "late"}]}]},
+    )
     assert r.status_code == 204 and r.headers["etag"] != tag
-    assert scim.patch(f"/Groups/{gid}", {"schemas": [PATCH], "Operations": [{"op": "remove", "path": 'members[value eq "late"]'}]}, headers={"If-Match": tag}).status_code == 412
-    assert scim.patch(f"/Groups/{gid}", {"schemas": [PATCH], "Operations": [{"op": "remove", "path": 'members[value eq "late"]'}]}).status_code == 204
+    assert (
+        scim.patch(
+            f"/Groups/{gid}",
+            {"schemas": [PATCH], "Operations": [{"op": "remove", "path": 'members[value eq "late"]'}]},
+            headers={"If-Match": tag},
+        ).status_code
+        == 412
+    )
+    assert (
+        scim.patch(
+            f"/Groups/{gid}",
+            {"schemas": [PATCH], "Operations": [{"op": "remove", "path": 'members[value eq "late"]'}]},
+        ).status_code
+        == 204
+    )
     # remove one member that lives in a shard, and one inline
     shard_member = shards[0]["spec"]["members"][0]["value"]
     inline_member = group["spec"]["members"][0]["value"]

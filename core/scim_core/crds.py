@@ -100,7 +100,7 @@ def _crd(
                 "plural": plural,
                 "singular": kind.lower(),
                 "shortNames": short_names,
-                "categories": [] if kind == c.SHARD_KIND else ["scim"],
+                **({} if kind == c.SHARD_KIND else {"categories": ["scim"]}),
             },
             "versions": [
                 {

@@ -12,6 +12,8 @@ from .controlplane import ControlPlane
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO_ROOT / "deploy" / "crds"
+#: Helm installs its chart's crds/ folder: the same files, kept identical by `make crds`.
+CHART_CRD_DIR = REPO_ROOT / "charts" / "scim-kube" / "crds"
 HEADER = "# Generated from core/scim_core/resources.py by `make crds`; do not edit.\n"
 
 
@@ -26,11 +28,13 @@ def crd_files() -> dict[Path, str]:
 
 
 def write_crd_files() -> list[Path]:
-    CRD_DIR.mkdir(parents=True, exist_ok=True)
-    files = crd_files()
-    for path, text in files.items():
-        path.write_text(text)
-    return list(files)
+    written: list[Path] = []
+    for path, text in crd_files().items():
+        for target in (path, CHART_CRD_DIR / path.name):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            written.append(target)
+    return written
 
 
 def install_crds(cp: ControlPlane) -> None:

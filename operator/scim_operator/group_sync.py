@@ -31,7 +31,7 @@ class Indexes:
     """Live Kopf indexes (populated before any handler runs)."""
 
     workspaces: Any = None  # namespace -> Store[spec]
-    users: Any = None  # namespace -> Store[(name, spec)]
+    users: Any = None  # (namespace, name) -> Store[spec]
     groups: Any = None  # (namespace, name) -> Store[group essentials]
     namespaces: Any = None  # namespace -> Store[labels]
     bindings: Any = None  # (workspace namespace, group) -> Store[binding essentials]
@@ -56,8 +56,14 @@ class GroupSync:
         value = _one(self.idx.workspaces.get(namespace))
         return value if isinstance(value, Mapping) else None
 
-    def users_of(self, namespace: str) -> dict[str, Mapping[str, Any]]:
-        return {name: spec for name, spec in self.idx.users.get(namespace, ())}
+    def users_of(self, namespace: str, members: list[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+        """The ScimUsers the members name (only those: a lookup per member, not a scan)."""
+        out: dict[str, Mapping[str, Any]] = {}
+        for m in members:
+            spec = _one(self.idx.users.get((namespace, m.get("value"))))
+            if spec is not None:
+                out[str(m["value"])] = spec
+        return out
 
     def namespace_labels(self) -> dict[str, Mapping[str, str]]:
         return {ns: (_one(store) or {}) for ns, store in self.idx.namespaces.items()}
@@ -85,10 +91,17 @@ class GroupSync:
         extra = [m for members in self.idx.shards.get(key, ()) for m in members]
         if extra:
             spec["members"] = list(spec.get("members") or []) + extra
+        members = list(spec.get("members") or [])
         plan = plan_group(
-            namespace, name, spec, self.workspace_spec(namespace), self.users_of(namespace),
-            self.namespace_labels(), self.settings.allowed_cluster_roles, self.settings.allowed_roles,
-        )  # fmt: skip
+            namespace,
+            name,
+            spec,
+            self.workspace_spec(namespace),
+            self.users_of(namespace, members),
+            self.namespace_labels(),
+            self.settings.allowed_cluster_roles,
+            self.settings.allowed_roles,
+        )
         event_body = {
             "apiVersion": c.API_VERSION, "kind": c.GROUP_KIND,
             "metadata": {"name": name, "namespace": namespace, "uid": group["uid"]},

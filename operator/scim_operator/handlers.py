@@ -164,8 +164,8 @@ def workspace_specs(namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, Any]
 
 
 @kopf.index(c.GROUP, c.VERSION, c.USER_PLURAL)
-def user_specs(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[str, Any]:
-    return {namespace: (name, dict(spec))}
+def user_specs(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], Any]:
+    return {(namespace, name): dict(spec)}
 
 
 @kopf.index(c.GROUP, c.VERSION, c.GROUP_PLURAL)
