@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from kubernetes_asyncio import client
 
 from scim_core import constants as c
+from scim_core.informer import Informer
 
 from .config import ApiSettings
 from .directory import Directory
-from .informer import Informer
 from .ratelimit import RateLimiter
 
 

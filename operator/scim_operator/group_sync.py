@@ -1,6 +1,6 @@
-"""I/O side of group reconciliation: read the operator's indexes, ask ``rbac.plan_group``
-what should exist, and make the cluster match (create, update, delete) with one field
-manager. Only objects carrying our labels are ever touched."""
+"""I/O side of group reconciliation: read the cluster cache, ask ``rbac.plan_group`` what
+should exist, and make the cluster match (create, update, delete) with one field manager.
+Only objects carrying our labels are ever touched."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from scim_core import constants as c
 
 from . import metrics
+from .cache import ClusterCache, GroupKey
 from .conditions import now_iso, same_conditions, set_condition
 from .events import post_event
 from .rbac import UNRESOLVED_SAMPLE, Plan, binding_differs, plan_group
@@ -23,52 +24,20 @@ from .settings import OperatorSettings
 
 log = logging.getLogger(__name__)
 
-GroupKey = tuple[str, str]  # (namespace, name)
-
-
-@dataclass
-class Indexes:
-    """Live Kopf indexes (populated before any handler runs)."""
-
-    workspaces: Any = None  # namespace -> Store[spec]
-    users: Any = None  # (namespace, name) -> Store[spec]
-    groups: Any = None  # (namespace, name) -> Store[group essentials]
-    namespaces: Any = None  # namespace -> Store[labels]
-    bindings: Any = None  # (workspace namespace, group) -> Store[binding essentials]
-    shards: Any = None  # (namespace, group) -> Store[member lists of its ScimMemberShards]
-    ready: bool = False
-
-
-def _one(store: Any) -> Any:
-    for value in store or ():
-        return value
-    return None
-
 
 @dataclass
 class GroupSync:
     api: client.ApiClient
     settings: OperatorSettings
-    idx: Indexes = field(default_factory=Indexes)
-    retry_later: Callable[[GroupKey], None] = lambda key: None
-
-    def workspace_spec(self, namespace: str) -> Mapping[str, Any] | None:
-        value = _one(self.idx.workspaces.get(namespace))
-        return value if isinstance(value, Mapping) else None
-
-    def users_of(self, namespace: str, members: list[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-        """The ScimUsers the members name (only those: a lookup per member, not a scan)."""
-        out: dict[str, Mapping[str, Any]] = {}
-        for m in members:
-            spec = _one(self.idx.users.get((namespace, m.get("value"))))
-            if spec is not None:
-                out[str(m["value"])] = spec
-        return out
-
-    def namespace_labels(self) -> dict[str, Mapping[str, str]]:
-        return {ns: (_one(store) or {}) for ns, store in self.idx.namespaces.items()}
+    cache: ClusterCache = field(default_factory=ClusterCache)
+    retry_later: Callable[[GroupKey, float], None] = lambda key, delay: None
+    #: Peering: reconcile only while this replica is the active one (see handlers.heartbeat).
+    active: Callable[[], bool] = lambda: True
 
     async def reconcile(self, key: GroupKey) -> None:
+        if not (self.cache.ready and self.active()):
+            self.retry_later(key, 1.0)  # nothing is decided on half a picture, or by a standby
+            return
         started = time.monotonic()
         try:
             await self._reconcile(key)
@@ -81,37 +50,44 @@ class GroupSync:
 
     async def _reconcile(self, key: GroupKey) -> None:
         namespace, name = key
-        group = _one(self.idx.groups.get(key))
-        existing = {(b["namespace"], b["name"]): b for b in self.idx.bindings.get(key, ())}
-        if group is None or group.get("deleting"):
+        group = self.cache.groups.get(key)
+        existing = dict(self.cache.bindings.get(key, {}))
+        if group is None or group["metadata"].get("deletionTimestamp"):
             for ns, bname in existing:
                 await self._delete(ns, bname, None)
+            if group is not None:
+                await self._finalize(group)
             return
-        spec = dict(group["spec"])
-        extra = [m for members in self.idx.shards.get(key, ()) for m in members]
-        if extra:
-            spec["members"] = list(spec.get("members") or []) + extra
-        members = list(spec.get("members") or [])
+        if c.FINALIZER not in (group["metadata"].get("finalizers") or []):
+            await self._add_finalizer(group)
+        spec = dict(group.get("spec") or {})
+        members = self.cache.group_members(key)
+        users: dict[str, Any] = {}
+        for m in members:
+            user = self.cache.users.get((namespace, str(m.get("value"))))
+            if user is not None:
+                users[str(m["value"])] = dict(user.get("spec") or {})
         plan = plan_group(
             namespace,
             name,
-            spec,
-            self.workspace_spec(namespace),
-            self.users_of(namespace, members),
-            self.namespace_labels(),
+            {**spec, "members": members},
+            self.cache.workspace_spec(namespace),
+            users,
+            self.cache.namespaces,
             self.settings.allowed_cluster_roles,
             self.settings.allowed_roles,
         )
         event_body = {
-            "apiVersion": c.API_VERSION, "kind": c.GROUP_KIND,
-            "metadata": {"name": name, "namespace": namespace, "uid": group["uid"]},
-        }  # fmt: skip
+            "apiVersion": c.API_VERSION,
+            "kind": c.GROUP_KIND,
+            "metadata": {"name": name, "namespace": namespace, "uid": group["metadata"]["uid"]},
+        }
         changed = False
         rejected: list[str] = []
         desired_keys = set()
         for binding in plan.bindings:
             desired_keys.add((binding.namespace, binding.name))
-            manifest = binding.manifest(namespace, name, group["uid"])
+            manifest = binding.manifest(namespace, name, group["metadata"]["uid"])
             live = existing.get((binding.namespace, binding.name))
             if live is not None and not binding_differs(live, manifest):
                 continue
@@ -126,7 +102,7 @@ class GroupSync:
                 rejected.append(
                     f"{binding.namespace}/{binding.name} ({binding.role_kind} {binding.role_name})"
                 )
-                self.retry_later((namespace, name))
+                self.retry_later(key, 30.0)
                 continue
             changed = True
             action = "Created" if live is None else "Updated"
@@ -140,7 +116,9 @@ class GroupSync:
             await self._delete(ns, bname, event_body)
             changed = True
         metrics.REFUSED_MAPPINGS.inc(len(plan.refusals))
-        await self._write_status(group, plan, changed, event_body, len(spec.get("members") or []), rejected)
+        await self._write_status(group, plan, changed, event_body, len(members), rejected)
+
+    # ------------------------------------------------------------------ writes
 
     async def _apply(self, manifest: dict[str, Any]) -> None:
         rbac = client.RbacAuthorizationV1Api(self.api)
@@ -167,6 +145,53 @@ class GroupSync:
                 f"Deleted RoleBinding {namespace}/{name}",
             )
 
+    async def _patch_group(self, group: Mapping[str, Any], ops: list[dict[str, Any]]) -> None:
+        md = group["metadata"]
+        try:
+            await client.CustomObjectsApi(self.api).patch_namespaced_custom_object(
+                c.GROUP, c.VERSION, md["namespace"], c.GROUP_PLURAL, md["name"], ops,
+                _content_type="application/json-patch+json",
+            )  # fmt: skip
+        except ApiException as exc:
+            if exc.status not in (404, 409, 422):  # gone or changed meanwhile: the next event retries
+                raise
+
+    async def _add_finalizer(self, group: Mapping[str, Any]) -> None:
+        """So bindings in other namespaces (out of the garbage collector's reach) are removed."""
+        md = group["metadata"]
+        finalizers = list(md.get("finalizers") or [])
+        ops: list[dict[str, Any]] = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": md["resourceVersion"]}
+        ]
+        ops.append({"op": "add", "path": "/metadata/finalizers", "value": [*finalizers, c.FINALIZER]})
+        await self._patch_group(group, ops)
+
+    async def _finalize(self, group: Mapping[str, Any]) -> None:
+        md = group["metadata"]
+        finalizers = list(md.get("finalizers") or [])
+        if c.FINALIZER not in finalizers:
+            return
+        # the cache may not know every binding yet: ask the API server by label too
+        rbac = client.RbacAuthorizationV1Api(self.api)
+        selector = ",".join(
+            (
+                f"{c.MANAGED_BY_LABEL}={c.MANAGED_BY_VALUE}",
+                f"{c.GROUP_LABEL}={md['name']}",
+                f"{c.WORKSPACE_LABEL}={md['namespace']}",
+            )
+        )
+        for rb in (await rbac.list_role_binding_for_all_namespaces(label_selector=selector)).items:
+            await self._delete(rb.metadata.namespace, rb.metadata.name, None)
+        ops = [
+            {"op": "test", "path": "/metadata/finalizers", "value": finalizers},
+            {
+                "op": "replace",
+                "path": "/metadata/finalizers",
+                "value": [f for f in finalizers if f != c.FINALIZER],
+            },
+        ]
+        await self._patch_group(group, ops)
+
     async def _write_status(
         self,
         group: Mapping[str, Any],
@@ -177,19 +202,16 @@ class GroupSync:
         rejected: list[str],
     ) -> None:
         status: dict[str, Any] = group.get("status") or {}
-        generation = group.get("generation")
+        generation = group["metadata"].get("generation")
         res = plan.resolution
         if rejected:
             synced, reason = False, "BindingRejected"
             message = f"The API server refused RoleBindings: {', '.join(rejected)}"
         elif plan.refusals:
             refused = ", ".join(f"{r.mapping} ({r.role_kind} {r.role_name})" for r in plan.refusals)
-            synced, reason, message = (
-                False,
-                "RoleNotAllowed",
-                f"Refused role mappings outside the allow-list: {refused}",
-            )
-        elif self.workspace_spec(group["namespace"]) is None:
+            synced, reason = False, "RoleNotAllowed"
+            message = f"Refused role mappings outside the allow-list: {refused}"
+        elif self.cache.workspace_spec(group["metadata"]["namespace"]) is None:
             synced, reason, message = False, "NoWorkspace", "No ScimWorkspace in this namespace"
         else:
             synced, reason = True, "Synced"
@@ -224,8 +246,8 @@ class GroupSync:
             return
         try:
             await client.CustomObjectsApi(self.api).patch_namespaced_custom_object_status(
-                c.GROUP, c.VERSION, group["namespace"], c.GROUP_PLURAL, group["name"], {"status": patch},
-                _content_type="application/merge-patch+json",
+                c.GROUP, c.VERSION, group["metadata"]["namespace"], c.GROUP_PLURAL, group["metadata"]["name"],
+                {"status": patch}, _content_type="application/merge-patch+json",
             )  # fmt: skip
         except ApiException as exc:
             if exc.status != 404:

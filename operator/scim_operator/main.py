@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     logs.configure(args.log_format, logging.DEBUG if args.verbose else logging.INFO)
     # Kopf logs every successful handler call at INFO: keep those out of production logs.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    if args.peering:
+        os.environ["SCIM_PEERING"] = args.peering  # read by the handlers' settings
     from . import handlers  # noqa: F401  (registers the handlers)
 
     asyncio.run(

@@ -16,6 +16,8 @@ class OperatorSettings:
     workspace_resync_seconds: float
     #: Prometheus metrics port (0: off).
     metrics_port: int
+    #: ClusterKopfPeering name when replicas elect an active one (None: standalone).
+    peering: str | None
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -27,4 +29,5 @@ class OperatorSettings:
             allowed_roles=names("SCIM_ALLOWED_ROLES", ""),
             workspace_resync_seconds=float(os.environ.get("SCIM_WORKSPACE_RESYNC_SECONDS", "10")),
             metrics_port=int(os.environ.get("SCIM_METRICS_PORT", "8082")),
+            peering=os.environ.get("SCIM_PEERING") or None,
         )

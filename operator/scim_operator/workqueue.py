@@ -44,6 +44,7 @@ class WorkQueue(Generic[K]):
             self._queue.put_nowait(key)
 
     def add_later(self, key: K, delay: float = 30.0) -> None:
+        """Queue ``key`` again after ``delay`` seconds (retries, waiting for readiness)."""
         asyncio.get_running_loop().call_later(delay, self.add, key)
 
     def pending(self) -> int:

@@ -1,7 +1,9 @@
-"""A watch-fed cache of one custom resource kind across all namespaces.
+"""A watch-fed cache of one resource kind across all namespaces (client-go's informer, small).
 
 List once, then watch from that resourceVersion; on ``410 Gone`` list again. Every event
-is handed to a sink (the in-memory directory), so reads never need a round trip.
+is handed to a sink, so reads never need a round trip, and ``synced`` tells exactly when the
+first full list has landed (nothing is decided on half a picture). Used by the API's
+directory and the operator's cluster cache.
 """
 
 from __future__ import annotations
@@ -26,11 +28,28 @@ class Sink(Protocol):
     def delete(self, plural: str, obj: dict[str, Any]) -> None: ...
 
 
-class Informer:
-    """Keeps ``sink`` in step with every object of ``plural`` in the cluster."""
+def _custom_path(plural: str) -> str:
+    return f"/apis/{c.GROUP}/{c.VERSION}/{plural}"
 
-    def __init__(self, api: client.ApiClient, plural: str, sink: Sink, on_ready: Callable[[], None]) -> None:
-        self._api = client.CustomObjectsApi(api)
+
+class Informer:
+    """Keeps ``sink`` in step with every object of one kind in the cluster.
+
+    ``plural`` names the kind to the sink; ``path`` is its cluster-wide list URL
+    (default: our API group's ``plural``), ``label_selector`` narrows it."""
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        plural: str,
+        sink: Sink,
+        on_ready: Callable[[], None] = lambda: None,
+        path: str | None = None,
+        label_selector: str | None = None,
+    ) -> None:
+        self._api = api
+        self._path = path or _custom_path(plural)
+        self._selector = label_selector
         self._plural = plural
         self._sink = sink
         self._on_ready = on_ready
@@ -47,9 +66,29 @@ class Informer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
+    async def _get(self, **query: Any) -> Any:
+        params = [(k, v) for k, v in query.items() if v is not None]
+        if self._selector:
+            params.append(("labelSelector", self._selector))
+        response = await self._api.call_api(
+            self._path, "GET", query_params=params, auth_settings=["BearerToken"],
+            _preload_content=False, _request_timeout=330,
+        )  # fmt: skip
+        return response[0] if isinstance(response, tuple) else response
+
     async def _list(self) -> str:
-        result = await self._api.list_cluster_custom_object(c.GROUP, c.VERSION, self._plural)
-        self._sink.replace_all(self._plural, result.get("items", []))
+        resp = await self._get()
+        try:
+            result = orjson.loads(await resp.read())
+        finally:
+            resp.release()
+        if "items" not in result:
+            raise RuntimeError(f"list {self._path}: {result.get('message', result)}")
+        kind = result.get("kind", "").removesuffix("List")
+        items = result.get("items") or []
+        for item in items:  # list items carry no kind; the watch's objects do
+            item.setdefault("kind", kind)
+        self._sink.replace_all(self._plural, items)
         rv: str = result["metadata"]["resourceVersion"]
         return rv
 
@@ -80,10 +119,9 @@ class Informer:
 
         Reads the raw stream (aiohttp's readline refuses lines over 128 KiB, and a large
         group's event is bigger than that)."""
-        resp = await self._api.list_cluster_custom_object(
-            c.GROUP, c.VERSION, self._plural, watch=True, resource_version=rv,
-            allow_watch_bookmarks=True, timeout_seconds=290, _preload_content=False,
-        )  # fmt: skip
+        resp = await self._get(
+            watch="true", resourceVersion=rv, allowWatchBookmarks="true", timeoutSeconds="290"
+        )
         buffer = b""
         try:
             async for chunk in resp.content.iter_any():
@@ -104,6 +142,8 @@ class Informer:
                 raise _Gone()
             raise RuntimeError(f"watch error: {obj}")
         new_rv: str = obj.get("metadata", {}).get("resourceVersion", rv)
+        if kind == "BOOKMARK":
+            return new_rv
         if kind in ("ADDED", "MODIFIED"):
             self._sink.upsert(self._plural, obj)
         elif kind == "DELETED":

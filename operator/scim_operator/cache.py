@@ -1,0 +1,204 @@
+"""The operator's picture of the cluster, kept by informers (see ``scim_core.informer``):
+workspaces, users, groups, member shards, namespace labels and the RoleBindings it manages.
+
+Every change calls ``on_change`` with each group whose access it may affect, so one
+reconcile per affected group follows. Nothing is reconciled before every kind has been
+listed once (``ready``): a half-loaded picture would look like "user gone, unbind them".
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from scim_core import constants as c
+
+GroupKey = tuple[str, str]  # (namespace, group name)
+Obj = dict[str, Any]
+NAMESPACES = "namespaces"
+BINDINGS = "rolebindings"
+KINDS = (c.WORKSPACE_PLURAL, c.USER_PLURAL, c.GROUP_PLURAL, c.SHARD_PLURAL, NAMESPACES, BINDINGS)
+
+
+def _essence(obj: Obj) -> tuple[Any, ...]:
+    """What a reconcile depends on (not status, not resourceVersion)."""
+    md = obj["metadata"]
+    return (obj.get("spec"), md.get("uid"), md.get("deletionTimestamp"), tuple(md.get("finalizers") or ()))
+
+
+def _key(obj: Obj) -> tuple[str, str]:
+    md = obj["metadata"]
+    return md.get("namespace", ""), md["name"]
+
+
+class ClusterCache:
+    def __init__(self, on_change: Callable[[GroupKey], None] = lambda key: None) -> None:
+        self.on_change = on_change
+        self.synced: set[str] = set()
+        self.workspaces: dict[str, dict[str, Obj]] = defaultdict(dict)  # ns -> name -> obj
+        self.users: dict[tuple[str, str], Obj] = {}
+        self.groups: dict[GroupKey, Obj] = {}
+        self.shards: dict[GroupKey, dict[str, Obj]] = defaultdict(dict)  # (ns, group) -> shard name -> obj
+        self.member_groups: dict[tuple[str, str], set[str]] = defaultdict(set)  # (ns, member) -> groups
+        self.namespaces: dict[str, dict[str, str]] = {}
+        self.bindings: dict[GroupKey, dict[tuple[str, str], Obj]] = defaultdict(dict)
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def ready(self) -> bool:
+        return self.synced.issuperset(KINDS)
+
+    def workspace_spec(self, namespace: str) -> dict[str, Any] | None:
+        found = self.workspaces.get(namespace) or {}
+        live = [o for name, o in sorted(found.items()) if not o["metadata"].get("deletionTimestamp")]
+        return dict(live[0].get("spec") or {}) if live else None
+
+    def group_members(self, key: GroupKey) -> list[dict[str, Any]]:
+        group = self.groups.get(key)
+        members = list(((group or {}).get("spec") or {}).get("members") or [])
+        for name in sorted(self.shards.get(key, {})):
+            members += (self.shards[key][name].get("spec") or {}).get("members") or []
+        return members
+
+    def groups_in(self, namespace: str) -> list[GroupKey]:
+        return [k for k in self.groups if k[0] == namespace]
+
+    def count(self, plural: str, namespace: str) -> int:
+        source = self.groups if plural == c.GROUP_PLURAL else self.users
+        return sum(1 for k in source if k[0] == namespace)
+
+    # ------------------------------------------------------------------ sink
+
+    def replace_all(self, plural: str, objects: list[Obj]) -> None:
+        for old in self._all(plural):
+            self._remove(plural, old, notify=False)
+        for obj in objects:
+            self._put(plural, obj, notify=False)
+        self.synced.add(plural)
+        if self.ready:  # a (re)list may hide any change: look at everything once
+            for key in list(self.groups) + [k for k in self.bindings if k not in self.groups]:
+                self.on_change(key)
+
+    def upsert(self, plural: str, obj: Obj) -> None:
+        self._put(plural, obj, notify=True)
+
+    def delete(self, plural: str, obj: Obj) -> None:
+        self._remove(plural, obj, notify=True)
+
+    # ------------------------------------------------------------------ internals
+
+    def _all(self, plural: str) -> list[Obj]:
+        if plural == c.WORKSPACE_PLURAL:
+            return [o for by_name in self.workspaces.values() for o in by_name.values()]
+        if plural == c.USER_PLURAL:
+            return list(self.users.values())
+        if plural == c.GROUP_PLURAL:
+            return list(self.groups.values())
+        if plural == c.SHARD_PLURAL:
+            return [o for by_name in self.shards.values() for o in by_name.values()]
+        if plural == NAMESPACES:
+            return [{"metadata": {"name": n, "labels": labels}} for n, labels in self.namespaces.items()]
+        return [o for by_name in self.bindings.values() for o in by_name.values()]
+
+    def _notify(self, keys: Iterable[GroupKey]) -> None:
+        for key in keys:
+            self.on_change(key)
+
+    def _members_of(self, namespace: str, group: str, members: list[Any], add: bool) -> None:
+        for m in members:
+            bucket = self.member_groups[(namespace, m.get("value", ""))]
+            (bucket.add if add else bucket.discard)(group)
+
+    def _put(self, plural: str, obj: Obj, notify: bool) -> None:
+        ns, name = _key(obj)
+        affected: list[GroupKey] = []
+        if plural == c.WORKSPACE_PLURAL:
+            old = self.workspaces[ns].get(name)
+            self.workspaces[ns][name] = obj
+            if old is None or _essence(old) != _essence(obj):  # not for its status updates
+                affected = self.groups_in(ns)
+        elif plural == c.USER_PLURAL:
+            old = self.users.get((ns, name))
+            self.users[(ns, name)] = obj
+            if old is None or _essence(old) != _essence(obj):
+                affected = [(ns, g) for g in self.member_groups.get((ns, name), ())]
+        elif plural == c.GROUP_PLURAL:
+            old = self.groups.get((ns, name))
+            if old is not None:
+                self._members_of(ns, name, (old.get("spec") or {}).get("members") or [], add=False)
+            self.groups[(ns, name)] = obj
+            self._members_of(ns, name, (obj.get("spec") or {}).get("members") or [], add=True)
+            if old is None or _essence(old) != _essence(obj):  # our own status writes: nothing to do
+                affected = [(ns, name)]
+        elif plural == c.SHARD_PLURAL:
+            group = (obj.get("spec") or {}).get("group", "")
+            old = self.shards[(ns, group)].get(name)
+            if old is not None:
+                self._members_of(ns, group, (old.get("spec") or {}).get("members") or [], add=False)
+            self.shards[(ns, group)][name] = obj
+            self._members_of(ns, group, (obj.get("spec") or {}).get("members") or [], add=True)
+            affected = [(ns, group)]
+        elif plural == NAMESPACES:
+            labels = dict(obj["metadata"].get("labels") or {})
+            changed = self.namespaces.get(name) != labels
+            self.namespaces[name] = labels
+            if changed:
+                affected = self._selector_groups()
+        else:
+            owner = self._binding_owner(obj)
+            if owner is not None:
+                self.bindings[owner][(ns, name)] = obj
+                affected = [owner]
+        if notify and self.ready:
+            self._notify(affected)
+
+    def _remove(self, plural: str, obj: Obj, notify: bool) -> None:
+        ns, name = _key(obj)
+        affected: list[GroupKey] = []
+        if plural == c.WORKSPACE_PLURAL:
+            self.workspaces[ns].pop(name, None)
+            affected = self.groups_in(ns)
+        elif plural == c.USER_PLURAL:
+            self.users.pop((ns, name), None)
+            affected = [(ns, g) for g in self.member_groups.get((ns, name), ())]
+        elif plural == c.GROUP_PLURAL:
+            old = self.groups.pop((ns, name), None)
+            if old is not None:
+                self._members_of(ns, name, (old.get("spec") or {}).get("members") or [], add=False)
+            affected = [(ns, name)]
+        elif plural == c.SHARD_PLURAL:
+            group = (obj.get("spec") or {}).get("group", "")
+            old = self.shards[(ns, group)].pop(name, None)
+            if old is not None:
+                self._members_of(ns, group, (old.get("spec") or {}).get("members") or [], add=False)
+            affected = [(ns, group)]
+        elif plural == NAMESPACES:
+            self.namespaces.pop(name, None)
+            affected = self._selector_groups()
+        else:
+            owner = self._binding_owner(obj)
+            if owner is not None:
+                self.bindings[owner].pop((ns, name), None)
+                affected = [owner]
+        if notify and self.ready:
+            self._notify(affected)
+
+    @staticmethod
+    def _binding_owner(obj: Obj) -> GroupKey | None:
+        labels = obj["metadata"].get("labels") or {}
+        if c.WORKSPACE_LABEL in labels and c.GROUP_LABEL in labels:
+            return labels[c.WORKSPACE_LABEL], labels[c.GROUP_LABEL]
+        return None
+
+    def _selector_groups(self) -> list[GroupKey]:
+        out: list[GroupKey] = []
+        for ns, by_name in self.workspaces.items():
+            for ws in by_name.values():
+                if any(
+                    m.get("namespaceSelector") is not None
+                    for m in (ws.get("spec") or {}).get("roleMappings") or []
+                ):
+                    out += self.groups_in(ns)
+        return out
