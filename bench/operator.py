@@ -256,10 +256,11 @@ def main() -> None:
         t0 = time.monotonic()
         operator, mport = _start_operator(cp, logs / "bench-operator-2.log")
         try:
-            while (
-                _metric(mport, "scim_operator_reconciles_total") < COLD_GROUPS and time.monotonic() - t0 < 600
+            while time.monotonic() - t0 < 600 and not (
+                _metric(mport, "scim_operator_reconciles_total") >= COLD_GROUPS
+                and _metric(mport, "scim_operator_queue_depth") == 0
             ):
-                time.sleep(0.2)
+                time.sleep(0.1)
             cold = time.monotonic() - t0
             time.sleep(3)
             writes = _metric(mport, "scim_operator_binding_writes_total")

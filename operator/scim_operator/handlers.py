@@ -16,6 +16,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from scim_core import constants as c
 from scim_core.informer import Informer
 
+from . import metrics
 from .cache import BINDINGS, NAMESPACES, ClusterCache
 from .conditions import same_conditions, set_condition
 from .group_sync import GroupSync
@@ -48,7 +49,7 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
     settings.watching.client_timeout = 330
     memo.api = await api_client()
     memo.beat = Heartbeat()  # shared: Kopf gives each object a shallow copy of the memo
-    memo.queue = WorkQueue(lambda key: memo.sync.reconcile(key), workers=4)
+    memo.queue = WorkQueue(lambda key: memo.sync.reconcile(key), workers=4, depth=metrics.QUEUE_DEPTH)
     memo.cache = ClusterCache(on_change=memo.queue.add)
     memo.sync = GroupSync(memo.api, SETTINGS, memo.cache)
     memo.sync.retry_later = memo.queue.add_later

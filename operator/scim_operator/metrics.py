@@ -13,4 +13,5 @@ RECONCILE_SECONDS = Histogram(
 WRITES = Counter("scim_operator_binding_writes_total", "RoleBinding writes", ["action"])
 MANAGED_BINDINGS = Gauge("scim_operator_managed_rolebindings", "RoleBindings the operator manages")
 UNRESOLVED_MEMBERS = Gauge("scim_operator_unresolved_members", "Group members that match no ScimUser")
+QUEUE_DEPTH = Gauge("scim_operator_queue_depth", "Groups waiting for or under reconciliation")
 REFUSED_MAPPINGS = Counter("scim_operator_refused_mappings_total", "Role mappings refused by the allow-list")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +17,13 @@ K = TypeVar("K", bound=Hashable)
 
 class WorkQueue(Generic[K]):
     def __init__(
-        self, handler: Callable[[K], Awaitable[None]], workers: int = 4, retry_delay: float = 1.0
+        self,
+        handler: Callable[[K], Awaitable[None]],
+        workers: int = 4,
+        retry_delay: float = 1.0,
+        depth: Any = None,
     ) -> None:
+        self._depth = depth  # an optional Prometheus gauge of pending keys
         self._handler = handler
         self._queue: asyncio.Queue[K] = asyncio.Queue()
         self._queued: set[K] = set()
@@ -42,6 +47,7 @@ class WorkQueue(Generic[K]):
         elif key not in self._queued:
             self._queued.add(key)
             self._queue.put_nowait(key)
+        self._report()
 
     def add_later(self, key: K, delay: float = 30.0) -> None:
         """Queue ``key`` again after ``delay`` seconds (retries, waiting for readiness)."""
@@ -67,3 +73,8 @@ class WorkQueue(Generic[K]):
                 if key in self._again:
                     self._again.discard(key)
                     self.add(key)
+                self._report()
+
+    def _report(self) -> None:
+        if self._depth is not None:
+            self._depth.set(self.pending())
