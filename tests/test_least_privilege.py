@@ -242,6 +242,7 @@ def test_restart_without_churn(
         eventually(lambda: op.metric("scim_operator_reconciles_total") >= 10, timeout=40)
         time.sleep(3)
         assert op.metric("scim_operator_binding_writes_total") == 0
+        assert op.metric("scim_operator_managed_rolebindings") == 10
         assert _rv(kube, ns) == before
     finally:
         op.stop()

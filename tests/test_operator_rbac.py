@@ -227,3 +227,25 @@ def test_workspace_mapping_change_rebinds(kube: client.ApiClient, ws: str) -> No
             (rb := _binding(kube, ws, "scim-grp-admins-admins")) is not None and rb.role_ref.name == "view"
         )
     )
+
+
+def test_user_status(kube: client.ApiClient, ws: str) -> None:
+    _group(kube, ws, "grp-s1", "team-s1", ["usr-ada"])
+    _group(kube, ws, "grp-s2", "team-s2", ["usr-ada", "usr-bob"])
+
+    def user(name: str) -> dict[str, Any]:
+        obj: dict[str, Any] = custom(kube).get_namespaced_custom_object(
+            c.GROUP, c.VERSION, ws, c.USER_PLURAL, name
+        )
+        return obj
+
+    eventually(lambda: user("usr-ada").get("status", {}).get("groups") == 2)
+    ready = condition(user("usr-ada"), "Ready")
+    assert ready and ready["status"] == "True" and ready["reason"] == "Active"
+    assert user("usr-ada")["status"]["observedGeneration"] == user("usr-ada")["metadata"]["generation"]
+    custom(kube).patch_namespaced_custom_object(
+        c.GROUP, c.VERSION, ws, c.USER_PLURAL, "usr-bob", {"spec": {"active": False}}
+    )
+    eventually(lambda: (condition(user("usr-bob"), "Ready") or {}).get("reason") == "Inactive")
+    _patch_group(kube, ws, "grp-s2", {"members": [{"value": "usr-bob"}]})
+    eventually(lambda: user("usr-ada")["status"]["groups"] == 1)

@@ -131,3 +131,26 @@ def test_rate_limiter_bucket() -> None:
     assert rl.retry_after("t", now=0.0) == 1
     assert rl.retry_after("other", now=0.0) is None  # per token
     assert rl.retry_after("t", now=0.6) is None  # refilled
+
+
+def test_mappings_by_external_id_and_namespaced_role() -> None:
+    ws = {
+        "roleMappings": [
+            {
+                "name": "ext",
+                "groups": {"externalId": "E-1"},
+                "role": "deployer",
+                "namespaceSelector": {"matchLabels": {"env": "dev"}},
+            },
+            {"name": "other", "groups": {"externalId": "E-2"}, "clusterRole": "view"},
+        ]
+    }
+    spec = {"displayName": "G", "externalId": "E-1", "members": [{"value": "u0"}]}
+    labels = {"ns": {}, "dev-a": {"env": "dev"}, "prod": {"env": "prod"}}
+    plan = plan_group("ns", "g", spec, ws, _users(1), labels, frozenset({"view"}), frozenset({"deployer"}))
+    assert [(b.namespace, b.role_kind, b.role_name) for b in plan.bindings] == [
+        ("dev-a", "Role", "deployer"),
+        ("ns", "Role", "deployer"),
+    ]
+    refused = plan_group("ns", "g", spec, ws, _users(1), labels, frozenset({"view"}), frozenset())
+    assert refused.bindings == [] and refused.refusals[0].role_kind == "Role"

@@ -33,8 +33,13 @@ def _key(obj: Obj) -> tuple[str, str]:
 
 
 class ClusterCache:
-    def __init__(self, on_change: Callable[[GroupKey], None] = lambda key: None) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[GroupKey], None] = lambda key: None,
+        on_user_change: Callable[[tuple[str, str]], None] = lambda key: None,
+    ) -> None:
         self.on_change = on_change
+        self.on_user_change = on_user_change
         self.synced: set[str] = set()
         self.workspaces: dict[str, dict[str, Obj]] = defaultdict(dict)  # ns -> name -> obj
         self.users: dict[tuple[str, str], Obj] = {}
@@ -62,6 +67,9 @@ class ClusterCache:
             members += (self.shards[key][name].get("spec") or {}).get("members") or []
         return members
 
+    def groups_of_user(self, key: tuple[str, str]) -> int:
+        return len(self.member_groups.get(key, ()))
+
     def groups_in(self, namespace: str) -> list[GroupKey]:
         return [k for k in self.groups if k[0] == namespace]
 
@@ -80,6 +88,8 @@ class ClusterCache:
         if self.ready:  # a (re)list may hide any change: look at everything once
             for key in list(self.groups) + [k for k in self.bindings if k not in self.groups]:
                 self.on_change(key)
+            for user in list(self.users):
+                self.on_user_change(user)
 
     def upsert(self, plural: str, obj: Obj) -> None:
         self._put(plural, obj, notify=True)
@@ -111,6 +121,19 @@ class ClusterCache:
             bucket = self.member_groups[(namespace, m.get("value", ""))]
             (bucket.add if add else bucket.discard)(group)
 
+    def _membership(self, namespace: str, group: str, old: Obj | None, new: Obj | None, notify: bool) -> None:
+        """Move a group's (or shard's) members in the index; tell about users whose groups changed."""
+        before = {m.get("value", "") for m in ((old or {}).get("spec") or {}).get("members") or []}
+        after = {m.get("value", "") for m in ((new or {}).get("spec") or {}).get("members") or []}
+        if old is not None:
+            self._members_of(namespace, group, [{"value": v} for v in before - after], add=False)
+        if new is not None:
+            self._members_of(namespace, group, [{"value": v} for v in after - before], add=True)
+        if notify and self.ready:
+            for value in before ^ after:
+                if (namespace, value) in self.users:
+                    self.on_user_change((namespace, value))
+
     def _put(self, plural: str, obj: Obj, notify: bool) -> None:
         ns, name = _key(obj)
         affected: list[GroupKey] = []
@@ -124,21 +147,19 @@ class ClusterCache:
             self.users[(ns, name)] = obj
             if old is None or _essence(old) != _essence(obj):
                 affected = [(ns, g) for g in self.member_groups.get((ns, name), ())]
+                if notify and self.ready:
+                    self.on_user_change((ns, name))
         elif plural == c.GROUP_PLURAL:
             old = self.groups.get((ns, name))
-            if old is not None:
-                self._members_of(ns, name, (old.get("spec") or {}).get("members") or [], add=False)
             self.groups[(ns, name)] = obj
-            self._members_of(ns, name, (obj.get("spec") or {}).get("members") or [], add=True)
+            self._membership(ns, name, old, obj, notify)
             if old is None or _essence(old) != _essence(obj):  # our own status writes: nothing to do
                 affected = [(ns, name)]
         elif plural == c.SHARD_PLURAL:
             group = (obj.get("spec") or {}).get("group", "")
             old = self.shards[(ns, group)].get(name)
-            if old is not None:
-                self._members_of(ns, group, (old.get("spec") or {}).get("members") or [], add=False)
             self.shards[(ns, group)][name] = obj
-            self._members_of(ns, group, (obj.get("spec") or {}).get("members") or [], add=True)
+            self._membership(ns, group, old, obj, notify)
             affected = [(ns, group)]
         elif plural == NAMESPACES:
             labels = dict(obj["metadata"].get("labels") or {})
@@ -165,14 +186,12 @@ class ClusterCache:
             affected = [(ns, g) for g in self.member_groups.get((ns, name), ())]
         elif plural == c.GROUP_PLURAL:
             old = self.groups.pop((ns, name), None)
-            if old is not None:
-                self._members_of(ns, name, (old.get("spec") or {}).get("members") or [], add=False)
+            self._membership(ns, name, old, None, notify)
             affected = [(ns, name)]
         elif plural == c.SHARD_PLURAL:
             group = (obj.get("spec") or {}).get("group", "")
             old = self.shards[(ns, group)].pop(name, None)
-            if old is not None:
-                self._members_of(ns, group, (old.get("spec") or {}).get("members") or [], add=False)
+            self._membership(ns, group, old, None, notify)
             affected = [(ns, group)]
         elif plural == NAMESPACES:
             self.namespaces.pop(name, None)

@@ -31,8 +31,17 @@ class GroupSync:
     settings: OperatorSettings
     cache: ClusterCache = field(default_factory=ClusterCache)
     retry_later: Callable[[GroupKey, float], None] = lambda key, delay: None
-    #: Peering: reconcile only while this replica is the active one (see handlers.heartbeat).
+    #: Peering: reconcile only while this replica is the active one (see handlers._startup).
     active: Callable[[], bool] = lambda: True
+    #: per group: (managed RoleBindings, unresolved members), for the gauges
+    _tally: dict[GroupKey, tuple[int, int]] = field(default_factory=dict)
+
+    def _count(self, key: GroupKey, bindings: int, unresolved: int) -> None:
+        old_b, old_u = self._tally.pop(key, (0, 0))
+        if bindings or unresolved:
+            self._tally[key] = (bindings, unresolved)
+        metrics.MANAGED_BINDINGS.inc(bindings - old_b)
+        metrics.UNRESOLVED_MEMBERS.inc(unresolved - old_u)
 
     async def reconcile(self, key: GroupKey) -> None:
         if not (self.cache.ready and self.active()):
@@ -57,6 +66,7 @@ class GroupSync:
                 await self._delete(ns, bname, None)
             if group is not None:
                 await self._finalize(group)
+            self._count(key, 0, 0)
             return
         if c.FINALIZER not in (group["metadata"].get("finalizers") or []):
             await self._add_finalizer(group)
@@ -116,6 +126,7 @@ class GroupSync:
             await self._delete(ns, bname, event_body)
             changed = True
         metrics.REFUSED_MAPPINGS.inc(len(plan.refusals))
+        self._count(key, len(desired_keys), len(plan.resolution.unresolved))
         await self._write_status(group, plan, changed, event_body, len(members), rejected)
 
     # ------------------------------------------------------------------ writes

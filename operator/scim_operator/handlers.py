@@ -21,6 +21,7 @@ from .cache import BINDINGS, NAMESPACES, ClusterCache
 from .conditions import same_conditions, set_condition
 from .group_sync import GroupSync
 from .settings import OperatorSettings
+from .user_sync import UserSync
 from .workqueue import WorkQueue
 from .workspace_tokens import TOKEN_SECRET_LABEL, reconcile_workspace_token
 
@@ -50,18 +51,22 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
     memo.api = await api_client()
     memo.beat = Heartbeat()  # shared: Kopf gives each object a shallow copy of the memo
     memo.queue = WorkQueue(lambda key: memo.sync.reconcile(key), workers=4, depth=metrics.QUEUE_DEPTH)
-    memo.cache = ClusterCache(on_change=memo.queue.add)
+    memo.user_queue = WorkQueue(lambda key: memo.user_sync.reconcile(key), workers=2)
+    memo.cache = ClusterCache(on_change=memo.queue.add, on_user_change=memo.user_queue.add)
     memo.sync = GroupSync(memo.api, SETTINGS, memo.cache)
     memo.sync.retry_later = memo.queue.add_later
+    memo.user_sync = UserSync(memo.api, memo.cache, retry_later=memo.user_queue.add_later)
     if SETTINGS.peering:
         # Kopf runs timers only on the active replica: while workspace timers tick, this
         # replica may reconcile groups; a standby's informers stay warm for a fast takeover.
         beat = memo.beat
         memo.sync.active = lambda: time.monotonic() - beat.last < 3 * SETTINGS.workspace_resync_seconds
+        memo.user_sync.active = memo.sync.active
     memo.informers = informers(memo.api, memo.cache)
     for informer in memo.informers:
         informer.start()
     memo.queue.start()
+    memo.user_queue.start()
     if SETTINGS.metrics_port:
         try:
             prometheus_client.start_http_server(SETTINGS.metrics_port)
@@ -79,9 +84,10 @@ def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def _cleanup(memo: kopf.Memo, **_: Any) -> None:
     for informer in getattr(memo, "informers", []):
         await informer.stop()
-    queue = getattr(memo, "queue", None)
-    if queue is not None:
-        await queue.stop()
+    for name in ("queue", "user_queue"):
+        queue = getattr(memo, name, None)
+        if queue is not None:
+            await queue.stop()
     api = getattr(memo, "api", None)
     if api is not None:
         await api.close()
