@@ -286,3 +286,38 @@ def test_bad_bodies_are_clean_4xx(scim: ScimClient) -> None:
 def test_unresolved_member_is_stored(scim: ScimClient, kube: client.ApiClient) -> None:
     g = scim.create_group("Unresolved", members=[{"value": "usr-does-not-exist-yet"}])
     assert _cr(kube, scim.namespace, g["id"])["spec"]["members"] == [{"value": "usr-does-not-exist-yet"}]
+
+
+def test_uniqueness_across_two_api_replicas(
+    scim: ScimClient, control_plane: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two API processes' worth of state (two apps, two caches) racing on one name."""
+    import concurrent.futures
+
+    from starlette.testclient import TestClient
+
+    from scim_api.app import create_app
+    from scim_api.config import ApiSettings
+
+    monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig))
+    with TestClient(create_app(ApiSettings(rate_per_second=1e6, rate_burst=10**6))) as second:
+        from .helpers import eventually
+
+        h = {"Authorization": f"Bearer {scim.token}"}
+        eventually(lambda: second.get(scim.base + "/Groups", headers=h).status_code == 200)
+        clients = [scim.tc, second] * 4
+
+        def create(tc: Any) -> int:
+            return int(
+                tc.post(
+                    scim.base + "/Groups", headers=h, json={"schemas": [GROUP], "displayName": "Replicated"}
+                ).status_code
+            )
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(create, clients))
+        assert codes.count(201) == 1 and set(codes) <= {201, 409}
+        flt = {"filter": 'displayName eq "replicated"'}
+        eventually(
+            lambda: second.get(scim.base + "/Groups", headers=h, params=flt).json()["totalResults"] == 1
+        )
