@@ -201,6 +201,15 @@ def test_operator_service_account_binds_only_allowed_roles(
         assert op.live()
         # the operator also generated the token Secret under its own identity
         eventually(lambda: client.CoreV1Api(kube).read_namespaced_secret("scim-token", ns))
+        # and wrote the user's status (Ready, groups)
+        eventually(
+            lambda: (
+                api.get_namespaced_custom_object(c.GROUP, c.VERSION, ns, c.USER_PLURAL, "usr-1")
+                .get("status", {})
+                .get("groups")
+                == 2
+            )
+        )
     finally:
         op.stop()
     print(Path(tmp_path / "operator.log").read_text()[-3000:])

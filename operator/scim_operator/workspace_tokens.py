@@ -93,7 +93,11 @@ async def _write_secret(
             },
             "data": {k: v for k, v in data.items() if v is not None},
         }
-        await core.create_namespaced_secret(namespace, body)
+        try:
+            await core.create_namespaced_secret(namespace, body)
+        except ApiException as exc:
+            if exc.status != 409:  # created meanwhile (event and timer raced): next visit reads it
+                raise
         return
     patch: dict[str, Any] = {"metadata": {"annotations": plan.annotations, "labels": labels}}
     if data:
