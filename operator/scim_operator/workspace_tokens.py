@@ -61,7 +61,8 @@ async def _read_secret(core: client.CoreV1Api, namespace: str, name: str) -> tup
 
 async def _write_secret(
     core: client.CoreV1Api, workspace: dict[str, Any], name: str, plan: TokenPlan, existing: Any
-) -> None:
+) -> bool:
+    """Write the plan; False when another writer created the Secret first."""
     namespace = workspace["metadata"]["namespace"]
     data: dict[str, str | None] = {}
     if plan.write_token is not None:
@@ -96,9 +97,10 @@ async def _write_secret(
         try:
             await core.create_namespaced_secret(namespace, body)
         except ApiException as exc:
-            if exc.status != 409:  # created meanwhile (event and timer raced): next visit reads it
+            if exc.status != 409:
                 raise
-        return
+            return False  # created meanwhile: the caller reads it again
+        return True
     patch: dict[str, Any] = {"metadata": {"annotations": plan.annotations, "labels": labels}}
     if data:
         patch["data"] = data
@@ -106,6 +108,7 @@ async def _write_secret(
         name, namespace, patch, _content_type="application/merge-patch+json",
         _headers={"Content-Type": "application/merge-patch+json"},
     )  # fmt: skip
+    return True
 
 
 async def reconcile_workspace_token(api: client.ApiClient, body: kopf.Body) -> dict[str, Any]:
@@ -117,16 +120,20 @@ async def reconcile_workspace_token(api: client.ApiClient, body: kopf.Body) -> d
     spec = ScimWorkspaceSpec.model_validate(workspace.get("spec") or {})
     core = client.CoreV1Api(api)
     async with _locks[(namespace, name)]:
-        state, existing = await _read_secret(core, namespace, spec.token.secretName)
-        plan = plan_token(
-            state,
-            lifetime=tokens.parse_duration(spec.token.lifetime),
-            grace=tokens.parse_duration(spec.token.gracePeriod),
-            now=datetime.now(UTC),
-            rotate_request=(meta.get("annotations") or {}).get(ROTATE_REQUEST),
-        )
-        if plan.secret_changed and (plan.valid or plan.create):
-            await _write_secret(core, workspace, spec.token.secretName, plan, existing)
+        for _attempt in range(3):
+            state, existing = await _read_secret(core, namespace, spec.token.secretName)
+            plan = plan_token(
+                state,
+                lifetime=tokens.parse_duration(spec.token.lifetime),
+                grace=tokens.parse_duration(spec.token.gracePeriod),
+                now=datetime.now(UTC),
+                rotate_request=(meta.get("annotations") or {}).get(ROTATE_REQUEST),
+            )
+            if not (plan.secret_changed and (plan.valid or plan.create)):
+                break
+            if await _write_secret(core, workspace, spec.token.secretName, plan, existing):
+                break
+            # someone else created the Secret first: publish what is really there
     status = workspace.get("status") or {}
     before: dict[str, Any] = next(
         (x for x in status.get("conditions") or [] if x.get("type") == "TokenValid"), {}
