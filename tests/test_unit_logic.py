@@ -154,3 +154,49 @@ def test_mappings_by_external_id_and_namespaced_role() -> None:
     ]
     refused = plan_group("ns", "g", spec, ws, _users(1), labels, frozenset({"view"}), frozenset())
     assert refused.bindings == [] and refused.refusals[0].role_kind == "Role"
+
+
+def test_expired_token_hashes_are_not_accepted() -> None:
+    from scim_api.directory import Directory
+    from scim_core import constants as c
+    from scim_core.tokens import token_sha256
+
+    d = Directory()
+    ws = {
+        "metadata": {"namespace": "ns", "name": "ws", "resourceVersion": "1"},
+        "status": {
+            "tokenHashes": [
+                {"sha256": token_sha256("live"), "fingerprint": "f1", "notAfter": "2999-01-01T00:00:00Z"},
+                {"sha256": token_sha256("old"), "fingerprint": "f2", "notAfter": "2000-01-01T00:00:00Z"},
+            ]
+        },
+    }
+    d.replace_all(c.WORKSPACE_PLURAL, [ws])
+    assert d.workspace_for_token_hash(token_sha256("live")) is not None
+    assert d.workspace_for_token_hash(token_sha256("old")) is None  # expired
+    assert d.workspace_for_token_hash(token_sha256("unknown")) is None
+    d.delete(c.WORKSPACE_PLURAL, ws)
+    assert d.workspace_for_token_hash(token_sha256("live")) is None  # revoked with its workspace
+
+
+def test_binary_lookup_follows_envtest_conventions(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from scim_devenv import binaries
+
+    assets = Path(str(tmp_path))
+    for name in ("etcd", "kube-apiserver", "kubectl"):
+        (assets / name).write_text("#!/bin/sh\n")
+        (assets / name).chmod(0o755)
+    override = assets / "my-etcd"
+    override.write_text("#!/bin/sh\n")
+    monkeypatch.setenv("KUBEBUILDER_ASSETS", str(assets))
+    monkeypatch.setenv("TEST_ASSET_ETCD", str(override))
+    found = binaries.ensure(["etcd", "kube-apiserver", "kubectl"])
+    assert found == {
+        "etcd": override,
+        "kube-apiserver": assets / "kube-apiserver",
+        "kubectl": assets / "kubectl",
+    }
+    assert binaries.pinned_version("kubernetes", "k8s.io/kubernetes").startswith("v1.")
+    assert binaries.cache_dir(binaries.BINARIES["helm"]).name.startswith("helm-v3.")
