@@ -72,6 +72,23 @@ def test_make_run_ready_and_persistent(tmp_path: Path) -> None:
         with urllib.request.urlopen(req, timeout=5) as r:
             assert r.status == 200 and r.headers["content-type"].startswith("application/scim+json")
         kubectl = [str(ControlPlane().kubectl_path), f"--kubeconfig={env['KUBECONFIG']}"]
+        # the printed example works: a group pushed over SCIM becomes access
+        body = json.dumps({"displayName": "Demo Admins", "members": [{"value": "usr-ada"}]}).encode()
+        post = urllib.request.Request(
+            env["SCIM_BASE_URL"] + "/Groups", data=body, method="POST",
+            headers={"Authorization": f"Bearer {env['SCIM_TOKEN']}", "Content-Type": "application/scim+json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(post, timeout=10) as r:
+            gid = json.loads(r.read())["id"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            out = subprocess.run([*kubectl, "get", "rolebinding", f"scim-{gid}-admins-edit", "-n", "demo", "-o", "json"],
+                                 capture_output=True, text=True).stdout  # fmt: skip
+            if out and "oidc:ada@example.com" in out:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the demo group never became a RoleBinding")
         crds = subprocess.run(
             [*kubectl, "get", "crd", "-o", "name"], capture_output=True, text=True, check=True
         ).stdout

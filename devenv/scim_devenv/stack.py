@@ -144,6 +144,9 @@ def run_stack(fresh: bool = False) -> int:
   (the same as shell variables: source run/dev.env)
 
   curl -H "Authorization: Bearer $SCIM_TOKEN" "$SCIM_BASE_URL/ServiceProviderConfig"
+  curl -H "Authorization: Bearer $SCIM_TOKEN" -H "Content-Type: application/scim+json" \\
+       -d '{{"displayName":"Demo Admins","members":[{{"value":"usr-ada"}}]}}' "$SCIM_BASE_URL/Groups"
+  # then: the operator binds oidc:ada@example.com to `edit` in namespace demo
   KUBECONFIG={cp.kubeconfig} {cp.kubectl_path} get scimworkspaces,scimgroups,scimusers -A
 
 Press Ctrl-C to stop.""",
