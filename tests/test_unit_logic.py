@@ -200,3 +200,14 @@ def test_binary_lookup_follows_envtest_conventions(tmp_path: object, monkeypatch
     }
     assert binaries.pinned_version("kubernetes", "k8s.io/kubernetes").startswith("v1.")
     assert binaries.cache_dir(binaries.BINARIES["helm"]).name.startswith("helm-v3.")
+
+
+def test_directory_ignores_late_events_after_own_delete() -> None:
+    from scim_api.directory import Table
+
+    t = Table(("displayName",))
+    obj = {"metadata": {"name": "g1", "resourceVersion": "10"}, "spec": {"displayName": "A"}}
+    t.put(obj)
+    t.forget("g1", 12)
+    t.put({"metadata": {"name": "g1", "resourceVersion": "11"}, "spec": {"displayName": "A"}})  # late
+    assert "g1" not in t.by_id and t.lookup("displayName", "a") == set()

@@ -17,6 +17,11 @@ from scim_core import constants as c
 Obj = dict[str, Any]
 
 
+def resource_version(obj: Obj) -> int:
+    """An object's resourceVersion as a number (etcd revisions are), 0 when absent."""
+    return _rv(obj)
+
+
 def _rv(obj: Obj) -> int:
     try:
         return int(obj["metadata"]["resourceVersion"])
@@ -44,6 +49,8 @@ class Table:
 
     indexed: tuple[str, ...]
     track_members: bool = False
+    #: id -> resourceVersion at which this replica deleted it (late older events are ignored)
+    tombstones: dict[str, int] = field(default_factory=dict)
     by_id: dict[str, Obj] = field(default_factory=dict)
     #: member value -> ids of the groups listing it (for a User's ``groups``)
     member_of: dict[str, set[str]] = field(default_factory=dict)
@@ -62,6 +69,8 @@ class Table:
         if obj["metadata"].get("deletionTimestamp"):
             self.remove(oid)  # being deleted (finalizer pending): gone for SCIM
             return
+        if _rv(obj) <= self.tombstones.get(oid, -1):
+            return  # an event from before our own delete arrived late: do not resurrect
         old = self.by_id.get(oid)
         if old is not None:
             if _rv(obj) < _rv(old):
@@ -75,6 +84,13 @@ class Table:
         if self.track_members:
             for m in (obj.get("spec") or {}).get("members") or []:
                 self.member_of.setdefault(m["value"], set()).add(oid)
+
+    def forget(self, oid: str, resource_version: int) -> None:
+        """Our own delete: drop it now and ignore any older event still on its way."""
+        if len(self.tombstones) > 10_000:
+            self.tombstones.clear()
+        self.tombstones[oid] = resource_version
+        self.remove(oid)
 
     def remove(self, oid: str) -> None:
         old = self.by_id.pop(oid, None)

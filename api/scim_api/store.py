@@ -23,7 +23,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from scim_core import constants as c
 
-from .directory import Directory
+from .directory import Directory, resource_version
 from .errors import ScimError, bad_request, not_found, unavailable, uniqueness
 from .layout import Slot, SlotWrite, plan_members
 from .protocol.group_patch import GroupState
@@ -310,7 +310,7 @@ class GroupStore:
         obj = await self.current(namespace, gid)
         check_if_match(obj, if_match)
         try:
-            await self._custom.delete_namespaced_custom_object(
+            gone = await self._custom.delete_namespaced_custom_object(
                 c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, gid,
                 body={"preconditions": {"uid": obj["metadata"]["uid"]}},
             )  # fmt: skip
@@ -320,7 +320,9 @@ class GroupStore:
             raise _kube_error(exc) from exc
         except _NETWORK_ERRORS as exc:
             raise _kube_error(exc) from exc
-        self._directory.delete(c.GROUP_PLURAL, obj)
+        # a finalizer keeps the object a moment: the answer carries the deletion's version
+        answer = gone if isinstance(gone, dict) and gone.get("kind") == c.GROUP_KIND else obj
+        self._directory.group_table(namespace).forget(gid, resource_version(answer))
 
     async def _delete_quietly(self, namespace: str, gid: str) -> None:
         try:
