@@ -210,6 +210,21 @@ def test_operator_service_account_binds_only_allowed_roles(
                 == 2
             )
         )
+        # and rotates it on request under its own identity (patching the Secret)
+        from scim_operator.token_policy import ROTATE_REQUEST
+
+        from .helpers import read_token
+
+        old = read_token(kube, ns)
+        api.patch_namespaced_custom_object(
+            c.GROUP,
+            c.VERSION,
+            ns,
+            c.WORKSPACE_PLURAL,
+            "ws",
+            {"metadata": {"annotations": {ROTATE_REQUEST: "sa"}}},
+        )
+        eventually(lambda: (t := read_token(kube, ns)) is not None and t != old, timeout=30)
     finally:
         op.stop()
     print(Path(tmp_path / "operator.log").read_text()[-3000:])
