@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -146,7 +145,3 @@ def save(name: str, data: dict[str, Any]) -> Path:
 
 def check(label: str, ok: bool) -> str:
     return f"{label}: {'PASS' if ok else 'FAIL'}"
-
-
-def which(name: str) -> str | None:
-    return shutil.which(name)

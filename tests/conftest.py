@@ -46,14 +46,15 @@ def namespace(kube: client.ApiClient) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def impersonate(control_plane: ControlPlane) -> Iterator[Callable[..., client.ApiClient]]:
-    """``impersonate(user, groups=[...])``: a client the API server treats as that user."""
+    """``impersonate(user, group=None)``: a client the API server treats as that user
+    (ServiceAccounts as ``system:serviceaccount:<ns>:<name>``). One group at most: the
+    generated client keeps one value per header."""
     made: list[client.ApiClient] = []
 
-    def make(user: str, groups: list[str] | None = None) -> client.ApiClient:
+    def make(user: str, group: str | None = None) -> client.ApiClient:
         api = config.new_client_from_config(config_file=str(control_plane.kubeconfig))
         api.set_default_header("Impersonate-User", user)
-        for group in groups or []:
-            # the generated client keeps one value per header; join is accepted by the server
+        if group is not None:
             api.set_default_header("Impersonate-Group", group)
         made.append(api)
         return api

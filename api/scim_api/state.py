@@ -28,9 +28,6 @@ class ApiState:
     def ready(self) -> bool:
         return bool(self.informers) and all(i.synced.is_set() for i in self.informers)
 
-    def healthy(self) -> bool:
-        return self.ready() and all(i.healthy for i in self.informers)
-
     async def start(self, api: client.ApiClient) -> None:
         self.api = api
         for plural in (c.WORKSPACE_PLURAL, c.GROUP_PLURAL, c.USER_PLURAL):

@@ -259,14 +259,7 @@ class GroupStore:
                     "labels": {c.GROUP_LABEL: group["metadata"]["name"]},
                     "annotations": {LAST_MODIFIED: _now()},
                     "ownerReferences": [
-                        {
-                            "apiVersion": c.API_VERSION,
-                            "kind": c.GROUP_KIND,
-                            "name": group["metadata"]["name"],
-                            "uid": group["metadata"]["uid"],
-                            "controller": True,
-                            "blockOwnerDeletion": True,
-                        }
+                        c.owner_reference(c.GROUP_KIND, group["metadata"]["name"], group["metadata"]["uid"])
                     ],
                 },
                 "spec": {"group": group["metadata"]["name"], "members": write.members},

@@ -5,7 +5,7 @@ This is the single source of these facts; nothing else spells them out.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 GROUP: Final = "scim.optimaite.eu"
 VERSION: Final = "v1alpha1"
@@ -39,3 +39,15 @@ SCIM_BASE_PATH: Final = "/api/auth/scim/v2"
 
 #: Key of the token inside a workspace token Secret.
 TOKEN_SECRET_KEY: Final = "token"
+
+
+def owner_reference(kind: str, name: str, uid: str, block_deletion: bool = True) -> dict[str, Any]:
+    """A controller ownerReference to one of our objects (garbage-collected with it)."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": block_deletion,
+    }

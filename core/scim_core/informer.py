@@ -54,7 +54,6 @@ class Informer:
         self._sink = sink
         self._on_ready = on_ready
         self.synced = asyncio.Event()
-        self.healthy = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -97,7 +96,6 @@ class Informer:
         while True:
             try:
                 rv = await self._list()
-                self.healthy = True
                 if not self.synced.is_set():
                     self.synced.set()
                     self._on_ready()
@@ -109,7 +107,6 @@ class Informer:
             except _Gone:
                 continue
             except Exception as exc:  # the API server may be gone for a while: keep trying
-                self.healthy = False
                 log.warning("informer %s: %s; retrying in %.1fs", self._plural, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)

@@ -8,8 +8,6 @@ and the benchmarks. Two instances can run side by side (free loopback ports, own
 from __future__ import annotations
 
 import base64
-import contextlib
-import shutil
 import socket
 import ssl
 import subprocess
@@ -17,7 +15,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -272,14 +269,3 @@ class ControlPlane:
     def service_account_token(self, namespace: str, name: str, seconds: int = 86400) -> str:
         """A token for a ServiceAccount from the TokenRequest API (the SA must exist)."""
         return self.kubectl("create", "token", name, "-n", namespace, f"--duration={seconds}s").strip()
-
-
-@contextlib.contextmanager
-def running(**kwargs: Any) -> Iterator[ControlPlane]:
-    cp = ControlPlane(**kwargs)
-    with cp:
-        yield cp
-
-
-def remove_data_dir(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

@@ -44,14 +44,7 @@ class DesiredBinding:
         }
         if self.namespace == group_namespace:
             metadata["ownerReferences"] = [
-                {
-                    "apiVersion": c.API_VERSION,
-                    "kind": c.GROUP_KIND,
-                    "name": group_name,
-                    "uid": group_uid,
-                    "controller": True,
-                    "blockOwnerDeletion": False,
-                }
+                c.owner_reference(c.GROUP_KIND, group_name, group_uid, block_deletion=False)
             ]
         return {
             "apiVersion": f"{RBAC_API}/v1",
@@ -84,7 +77,6 @@ class Plan:
     bindings: list[DesiredBinding]
     refusals: list[Refusal]
     resolution: Resolution
-    matched_mappings: list[str]
 
 
 def subject_for(user_name: str, user: Mapping[str, Any], prefix: str, field_name: str) -> str | None:
@@ -192,9 +184,8 @@ def plan_group(
     )
     bindings: list[DesiredBinding] = []
     refusals: list[Refusal] = []
-    matched: list[str] = []
     if workspace_spec is None:
-        return Plan(bindings, refusals, resolution, matched)
+        return Plan(bindings, refusals, resolution)
     buckets = _buckets(len(resolution.subjects))
     split: list[list[str]] = [[] for _ in range(buckets)]
     for subject in resolution.subjects:
@@ -202,7 +193,6 @@ def plan_group(
     for mapping in workspace_spec.get("roleMappings") or []:
         if not mapping_matches(mapping.get("groups") or {}, group_spec):
             continue
-        matched.append(mapping["name"])
         kind, role = (
             ("ClusterRole", mapping["clusterRole"])
             if mapping.get("clusterRole")
@@ -234,7 +224,7 @@ def plan_group(
                             mapping["name"],
                         )
                     )
-    return Plan(bindings, refusals, resolution, matched)
+    return Plan(bindings, refusals, resolution)
 
 
 def binding_differs(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:

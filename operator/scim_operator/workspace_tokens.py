@@ -74,14 +74,9 @@ async def _write_secret(
         c.MANAGED_BY_LABEL: c.MANAGED_BY_VALUE,
     }
     if existing is None:
-        owner = {
-            "apiVersion": c.API_VERSION,
-            "kind": c.WORKSPACE_KIND,
-            "name": workspace["metadata"]["name"],
-            "uid": workspace["metadata"]["uid"],
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
+        owner = c.owner_reference(
+            c.WORKSPACE_KIND, workspace["metadata"]["name"], workspace["metadata"]["uid"]
+        )
         body = {
             "apiVersion": "v1",
             "kind": "Secret",

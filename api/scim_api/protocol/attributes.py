@@ -15,11 +15,12 @@ def parse_attribute_list(text: str | None) -> list[str] | None:
     return [normalize_attr(a.strip()) for a in text.split(",") if a.strip()]
 
 
-def wants_members(attributes: list[str] | None, excluded: list[str] | None) -> bool:
-    """Whether the response needs ``members`` (so we never load or serialise them otherwise)."""
+def wants(name: str, attributes: list[str] | None, excluded: list[str] | None) -> bool:
+    """Whether the response needs the (costly) attribute ``name`` at all, e.g. a group's
+    ``members`` or a user's ``groups``: when not, it is never assembled or serialised."""
     if attributes is not None:
-        return any(a == "members" or a.startswith("members.") for a in attributes)
-    return not (excluded and "members" in excluded)
+        return any(a == name or a.startswith(name + ".") for a in attributes)
+    return not (excluded and name in excluded)
 
 
 def project(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ..errors import bad_request, invalid_filter
-from .filters import And, Compare, Node, Not, Or, ValuePath
+from .filters import And, Compare, Node, Not, Or, ValuePath, matches
 
 #: Filterable attributes (lowercase dotted), per resource type. Others get invalidFilter.
 GROUP_FILTER_ATTRS = frozenset(
@@ -69,6 +70,20 @@ def candidates(node: Node, lookup: Callable[[str, str], set[str] | None]) -> set
         right = candidates(node.right, lookup)
         return None if left is None or right is None else left | right
     return None
+
+
+def select(
+    node: Node,
+    all_ids: list[str],
+    lookup: Callable[[str, str], set[str] | None],
+    resource_of: Callable[[str], dict[str, Any] | None],
+    case_exact: frozenset[str],
+) -> list[str]:
+    """Ids matching the filter, in listing order: index candidates when the filter allows,
+    else every id; each candidate is checked against its SCIM JSON."""
+    found = candidates(node, lookup)
+    pool = sorted(found) if found is not None else all_ids
+    return [i for i in pool if (r := resource_of(i)) is not None and matches(node, r, case_exact)]
 
 
 def _int(text: str | None, name: str) -> int | None:

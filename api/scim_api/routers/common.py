@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends
 from starlette.requests import Request
+from starlette.responses import Response
 
 from scim_core import constants as c
 
 from ..auth import Caller, authenticate
+from ..directory import Table
 from ..errors import ScimError, invalid_syntax, not_found
+from ..protocol import attributes as attrs
+from ..protocol.listing import paging
+from ..responses import empty_response, scim_response
 from ..state import ApiState
 
 Auth = Annotated[Caller, Depends(authenticate)]
@@ -54,3 +61,71 @@ def resource_id(value: str, kind: str) -> str:
     if not _NAME.fullmatch(value) or ".." in value:
         raise not_found(f"{kind} {value!r} not found")
     return value
+
+
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+
+
+@dataclass(frozen=True)
+class Query:
+    """The list/get query parameters every resource endpoint understands."""
+
+    attributes: list[str] | None
+    excluded: list[str] | None
+    start: int
+    count: int
+    filter: str | None
+
+    def project(self, resource: dict[str, Any]) -> dict[str, Any]:
+        return attrs.project(resource, self.attributes, self.excluded)
+
+    def wants(self, name: str) -> bool:
+        return attrs.wants(name, self.attributes, self.excluded)
+
+
+def read_query(request: Request) -> Query:
+    q = request.query_params
+    start, count = paging(q.get("startIndex"), q.get("count"), state_of(request).settings.max_results)
+    return Query(
+        attrs.parse_attribute_list(q.get("attributes")),
+        attrs.parse_attribute_list(q.get("excludedAttributes")),
+        start,
+        count,
+        q.get("filter"),
+    )
+
+
+def index_lookup(table: Table, indexed: dict[str, str]) -> Callable[[str, str], set[str] | None]:
+    """Equality lookups a filter can use: ``id`` and the table's indexes (SCIM attribute,
+    lowercase, -> index name)."""
+
+    def lookup(attr: str, value: str) -> set[str] | None:
+        if attr == "id":
+            return {value} if value in table.by_id else set()
+        return table.lookup(indexed[attr], value) if attr in indexed else None
+
+    return lookup
+
+
+def list_response(
+    request: Request, query: Query, ids: list[str], render: Callable[[str], dict[str, Any]]
+) -> Response:
+    """A ListResponse of one page of ``ids`` (``itemsPerPage`` = what is returned)."""
+    page = ids[query.start - 1 : query.start - 1 + query.count] if query.count else []
+    resources = [query.project(render(i)) for i in page]
+    body = {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": len(ids),
+        "startIndex": query.start,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
+    return scim_response(request, body)
+
+
+def not_modified(request: Request, tag: str) -> Response | None:
+    """304 when ``If-None-Match`` names the current version."""
+    inm = request.headers.get("if-none-match")
+    if inm and (inm.strip() == "*" or tag in {t.strip() for t in inm.split(",")}):
+        return empty_response(304, {"ETag": tag})
+    return None

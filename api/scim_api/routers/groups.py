@@ -9,17 +9,26 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import ScimError
-from ..protocol import attributes as attrs
-from ..protocol.filters import matches, parse_filter
+from ..protocol.filters import parse_filter
 from ..protocol.group_patch import GroupState, apply_operations, parse_patch_request
-from ..protocol.listing import GROUP_FILTER_ATTRS, candidates, check_attributes, paging, references
+from ..protocol.listing import GROUP_FILTER_ATTRS, check_attributes, references, select
 from ..protocol.resources import etag, group_resource, parse_group_body
 from ..responses import empty_response, scim_response
 from ..store import GroupStore
-from .common import Auth, base_url, json_body, resource_id, state_of
+from .common import (
+    Auth,
+    base_url,
+    index_lookup,
+    json_body,
+    list_response,
+    not_modified,
+    read_query,
+    resource_id,
+    state_of,
+)
 
 router = APIRouter()
-LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+_INDEXED = {"displayname": "displayName", "externalid": "externalId"}
 _CASE_EXACT = frozenset({"id", "externalid", "members.value"})
 
 
@@ -47,71 +56,37 @@ def _render(
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    a = attrs.parse_attribute_list(request.query_params.get("attributes"))
-    x = attrs.parse_attribute_list(request.query_params.get("excludedAttributes"))
-    members = _members(request, namespace, obj, attrs.wants_members(a, x))
+    query = read_query(request)
     shards = _shards(request, namespace, obj)
-    body = attrs.project(group_resource(obj, base_url(request), members, shards), a, x)
+    members = _members(request, namespace, obj, query.wants("members"))
+    body = query.project(group_resource(obj, base_url(request), members, shards))
     return scim_response(request, body, status, {"ETag": etag(obj, shards), **(headers or {})})
 
 
 @router.get("/Groups")
 async def list_groups(request: Request, caller: Auth) -> Response:
-    state = state_of(request)
-    q = request.query_params
-    a = attrs.parse_attribute_list(q.get("attributes"))
-    x = attrs.parse_attribute_list(q.get("excludedAttributes"))
-    start, count = paging(q.get("startIndex"), q.get("count"), state.settings.max_results)
-    table = state.directory.group_table(caller.namespace)
+    query = read_query(request)
+    ns = caller.namespace
+    table = state_of(request).directory.group_table(ns)
     base = base_url(request)
-    ids: list[str]
-    flt_text = q.get("filter")
-    if flt_text is not None:
-        node = parse_filter(flt_text)
+    ids = table.ids
+    if query.filter is not None:
+        node = parse_filter(query.filter)
         check_attributes(node, GROUP_FILTER_ATTRS)
-        on_members = references(node, "members")
+        on_members = references(node, "members")  # assemble members only if the filter looks at them
 
-        def lookup(attr: str, value: str) -> set[str] | None:
-            if attr == "id":
-                return {value} if value in table.by_id else set()
-            if attr in ("displayname", "externalid"):
-                return table.lookup("displayName" if attr == "displayname" else "externalId", value)
-            return None
-
-        def keep(gid: str) -> bool:
+        def resource_of(gid: str) -> dict[str, Any] | None:
             obj = table.by_id.get(gid)
-            if obj is None:
-                return False
-            resource = group_resource(obj, base, _members(request, caller.namespace, obj, on_members))
-            return matches(node, resource, _CASE_EXACT)
+            return None if obj is None else group_resource(obj, base, _members(request, ns, obj, on_members))
 
-        found = candidates(node, lookup)
-        ids = [gid for gid in (sorted(found) if found is not None else table.ids) if keep(gid)]
-    else:
-        ids = table.ids
-    page = ids[start - 1 : start - 1 + count] if count else []
-    with_members = attrs.wants_members(a, x)
-    resources = [
-        attrs.project(
-            group_resource(
-                obj,
-                base,
-                _members(request, caller.namespace, obj, with_members),
-                _shards(request, caller.namespace, obj),
-            ),
-            a,
-            x,
-        )
-        for obj in (table.by_id[g] for g in page)
-    ]
-    body = {
-        "schemas": [LIST_RESPONSE],
-        "totalResults": len(ids),
-        "startIndex": start,
-        "itemsPerPage": len(resources),
-        "Resources": resources,
-    }
-    return scim_response(request, body)
+        ids = select(node, table.ids, index_lookup(table, _INDEXED), resource_of, _CASE_EXACT)
+    with_members = query.wants("members")
+
+    def render(gid: str) -> dict[str, Any]:
+        obj = table.by_id[gid]
+        return group_resource(obj, base, _members(request, ns, obj, with_members), _shards(request, ns, obj))
+
+    return list_response(request, query, ids, render)
 
 
 @router.get("/Groups/{gid}")
@@ -120,11 +95,8 @@ async def get_group(request: Request, gid: str, caller: Auth) -> Response:
     obj = state_of(request).directory.group_table(caller.namespace).by_id.get(gid)
     if obj is None:
         obj = await _store(request).fetch(caller.namespace, gid)  # cache may lag another replica
-    tag = etag(obj, _shards(request, caller.namespace, obj))
-    inm = request.headers.get("if-none-match")
-    if inm and (inm.strip() == "*" or tag in {t.strip() for t in inm.split(",")}):
-        return empty_response(304, {"ETag": tag})
-    return _render(request, caller.namespace, obj)
+    unchanged = not_modified(request, etag(obj, _shards(request, caller.namespace, obj)))
+    return unchanged or _render(request, caller.namespace, obj)
 
 
 @router.post("/Groups")

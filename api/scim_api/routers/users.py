@@ -16,18 +16,27 @@ from starlette.responses import Response
 from scim_core import constants as c
 
 from ..errors import ScimError, not_found
-from ..protocol import attributes as attrs
-from ..protocol.filters import matches, parse_filter
+from ..protocol.filters import parse_filter
 from ..protocol.group_patch import parse_patch_request
-from ..protocol.listing import USER_FILTER_ATTRS, candidates, check_attributes, paging
+from ..protocol.listing import USER_FILTER_ATTRS, check_attributes, select
 from ..protocol.resources import etag, user_resource
 from ..protocol.user_patch import active_after_patch, active_after_put
 from ..responses import empty_response, scim_response
 from ..store import _NETWORK_ERRORS, _kube_error, check_if_match
-from .common import Auth, base_url, json_body, resource_id, state_of
+from .common import (
+    Auth,
+    base_url,
+    index_lookup,
+    json_body,
+    list_response,
+    not_modified,
+    read_query,
+    resource_id,
+    state_of,
+)
 
 router = APIRouter()
-LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+_INDEXED = {"username": "userName", "externalid": "externalId"}
 _CASE_EXACT = frozenset({"id", "externalid"})
 
 
@@ -43,55 +52,25 @@ def _resource(request: Request, namespace: str, obj: dict[str, Any], with_groups
     return user_resource(obj, base_url(request), groups)
 
 
-def _wants_groups(a: list[str] | None, x: list[str] | None) -> bool:
-    if a is not None:
-        return any(v == "groups" or v.startswith("groups.") for v in a)
-    return not (x and "groups" in x)
-
-
 @router.get("/Users")
 async def list_users(request: Request, caller: Auth) -> Response:
-    state = state_of(request)
-    q = request.query_params
-    a = attrs.parse_attribute_list(q.get("attributes"))
-    x = attrs.parse_attribute_list(q.get("excludedAttributes"))
-    start, count = paging(q.get("startIndex"), q.get("count"), state.settings.max_results)
-    table = state.directory.user_table(caller.namespace)
+    query = read_query(request)
+    table = state_of(request).directory.user_table(caller.namespace)
     base = base_url(request)
-    flt_text = q.get("filter")
-    if flt_text is not None:
-        node = parse_filter(flt_text)
+    ids = table.ids
+    if query.filter is not None:
+        node = parse_filter(query.filter)
         check_attributes(node, USER_FILTER_ATTRS)
 
-        def lookup(attr: str, value: str) -> set[str] | None:
-            if attr == "id":
-                return {value} if value in table.by_id else set()
-            if attr in ("username", "externalid"):
-                return table.lookup("userName" if attr == "username" else "externalId", value)
-            return None
+        def resource_of(uid: str) -> dict[str, Any] | None:
+            obj = table.by_id.get(uid)
+            return None if obj is None else user_resource(obj, base)
 
-        found = candidates(node, lookup)
-        pool = sorted(found) if found is not None else table.ids
-        ids = [
-            u
-            for u in pool
-            if u in table.by_id and matches(node, user_resource(table.by_id[u], base), _CASE_EXACT)
-        ]
-    else:
-        ids = table.ids
-    page = ids[start - 1 : start - 1 + count] if count else []
-    with_groups = _wants_groups(a, x)
-    resources = [
-        attrs.project(_resource(request, caller.namespace, table.by_id[u], with_groups), a, x) for u in page
-    ]
-    body = {
-        "schemas": [LIST_RESPONSE],
-        "totalResults": len(ids),
-        "startIndex": start,
-        "itemsPerPage": len(resources),
-        "Resources": resources,
-    }
-    return scim_response(request, body)
+        ids = select(node, table.ids, index_lookup(table, _INDEXED), resource_of, _CASE_EXACT)
+    with_groups = query.wants("groups")
+    return list_response(
+        request, query, ids, lambda uid: _resource(request, caller.namespace, table.by_id[uid], with_groups)
+    )
 
 
 def _get(request: Request, namespace: str, uid: str) -> dict[str, Any]:
@@ -102,9 +81,8 @@ def _get(request: Request, namespace: str, uid: str) -> dict[str, Any]:
 
 
 def _render(request: Request, namespace: str, obj: dict[str, Any]) -> Response:
-    a = attrs.parse_attribute_list(request.query_params.get("attributes"))
-    x = attrs.parse_attribute_list(request.query_params.get("excludedAttributes"))
-    body = attrs.project(_resource(request, namespace, obj, _wants_groups(a, x)), a, x)
+    query = read_query(request)
+    body = query.project(_resource(request, namespace, obj, query.wants("groups")))
     return scim_response(request, body, headers={"ETag": etag(obj)})
 
 
@@ -112,10 +90,7 @@ def _render(request: Request, namespace: str, obj: dict[str, Any]) -> Response:
 async def get_user(request: Request, uid: str, caller: Auth) -> Response:
     uid = resource_id(uid, "User")
     obj = _get(request, caller.namespace, uid)
-    inm = request.headers.get("if-none-match")
-    if inm and (inm.strip() == "*" or etag(obj) in {t.strip() for t in inm.split(",")}):
-        return empty_response(304, {"ETag": etag(obj)})
-    return _render(request, caller.namespace, obj)
+    return not_modified(request, etag(obj)) or _render(request, caller.namespace, obj)
 
 
 async def _set_active(request: Request, namespace: str, obj: dict[str, Any], active: bool) -> dict[str, Any]:
