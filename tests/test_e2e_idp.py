@@ -1,11 +1,14 @@
 """End to end, as an identity provider drives it: the real API and operator processes run
 under their own ServiceAccounts (deploy/rbac, what the chart installs) against a private
-control plane with the RBAC authorizer on. After every step the API server itself is asked
-(SubjectAccessReview) what each person may do: exactly what the IdP state implies."""
+control plane with the RBAC authorizer on. Two API processes run, as the chart's two
+replicas do, and the IdP's requests alternate between them. After every step the API server
+itself is asked (SubjectAccessReview) what each person may do: exactly what the IdP state
+implies."""
 
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import subprocess
@@ -36,11 +39,14 @@ MAPPINGS = [
 ]
 
 
+API_REPLICAS = 2
+
+
 @dataclass
 class Stack:
     cp: ControlPlane
     kube: client.ApiClient
-    base: str
+    bases: list[str]  # one base URL per API replica
     procs: list[subprocess.Popen[bytes]]
 
 
@@ -51,7 +57,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         install_crds(cp)
         install_rbac(cp)
         bin_dir = Path(sys.executable).parent
-        port = free_port()
+        ports = [free_port() for _ in range(API_REPLICAS)]
         procs = [
             subprocess.Popen(
                 [str(bin_dir / "scim-operator"), "--liveness", f"http://127.0.0.1:{free_port()}/healthz"],
@@ -59,15 +65,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                          SCIM_WORKSPACE_RESYNC_SECONDS="2"),
                 stdout=(tmp / "operator.log").open("wb"), stderr=subprocess.STDOUT,
             ),
+        ] + [
             subprocess.Popen(
                 [str(bin_dir / "scim-api"), "--port", str(port)],
                 env=dict(os.environ, KUBECONFIG=str(sa_kubeconfig(cp, "scim-api", tmp))),
-                stdout=(tmp / "api.log").open("wb"), stderr=subprocess.STDOUT,
-            ),
+                stdout=(tmp / f"api-{n}.log").open("wb"), stderr=subprocess.STDOUT,
+            )
+            for n, port in enumerate(ports)
         ]  # fmt: skip
         try:
             kube = config.new_client_from_config(config_file=str(cp.kubeconfig))
-            yield Stack(cp, kube, f"http://127.0.0.1:{port}{c.SCIM_BASE_PATH}", procs)
+            yield Stack(cp, kube, [f"http://127.0.0.1:{port}{c.SCIM_BASE_PATH}" for port in ports], procs)
         finally:
             for p in procs:
                 p.terminate()
@@ -75,11 +83,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 class Idp:
-    """Sends requests the way an IdP does: bearer token, scim+json."""
+    """Sends requests the way an IdP does: bearer token, scim+json; each request goes to
+    the next API replica in turn (``replica=`` pins one)."""
 
     def __init__(self, stack: Stack, namespace: str) -> None:
         self.stack = stack
         self.ns = namespace
+        self._next = itertools.cycle(range(len(stack.bases)))
         create_workspace(
             stack.kube,
             namespace,
@@ -90,18 +100,45 @@ class Idp:
             lambda: client.CoreV1Api(stack.kube).read_namespaced_secret("scim-token", namespace), timeout=60
         )
         self.token = base64.b64decode(secret.data["token"]).decode()
-        eventually(lambda: self.call("GET", "/ServiceProviderConfig")[0] == 200, timeout=30)
+        for n in range(len(stack.bases)):
+            eventually(
+                lambda n=n: self.call("GET", "/ServiceProviderConfig", replica=n)[0] == 200, timeout=30
+            )
 
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        replica: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        status, body, _ = self.call_full(method, path, body, replica, headers)
+        return status, body
+
+    def call_full(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        replica: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
+        """Status, JSON body and headers (lowercase names)."""
+        base = self.stack.bases[next(self._next) if replica is None else replica]
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.stack.base + path, data=data, method=method, headers={
-            "Authorization": f"Bearer {self.token}", "Content-Type": "application/scim+json"})  # fmt: skip
+        req = urllib.request.Request(base + path, data=data, method=method, headers={
+            "Authorization": f"Bearer {self.token}", "Content-Type": "application/scim+json", **(headers or {})})  # fmt: skip
         try:
-            with urllib.request.urlopen(req, timeout=30) as r:
+            with urllib.request.urlopen(req, timeout=60) as r:
                 raw = r.read()
-                return r.status, json.loads(raw) if raw else None
+                return (
+                    r.status,
+                    json.loads(raw) if raw else None,
+                    {k.lower(): v for k, v in r.headers.items()},
+                )
         except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"null")
+            return err.code, json.loads(err.read() or b"null"), {k.lower(): v for k, v in err.headers.items()}
 
     def can(self, user: str, verb: str, resource: str, group: str = "") -> bool:
         review = client.V1SubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
@@ -237,3 +274,57 @@ def test_onelogin_flow(stack: Stack) -> None:
     }
     assert idp.call("PATCH", f"/Groups/{g['id']}", ops)[0] == 204
     idp.expect(carol="none")
+
+
+A, B = 0, 1
+
+
+def test_large_group_across_replicas(stack: Stack) -> None:
+    """Issue 8: a group past 1,000 members built through replica A, changed through B."""
+    idp = Idp(stack, _new_ns(stack, "large"))
+    client.CustomObjectsApi(stack.kube).create_namespaced_custom_object(
+        c.GROUP, c.VERSION, "large", c.USER_PLURAL,
+        {"apiVersion": c.API_VERSION, "kind": c.USER_KIND, "metadata": {"name": "usr-dave"},
+         "spec": {"userName": "dave@example.com"}},
+    )  # fmt: skip
+    status, g = idp.call("POST", "/Groups", {"schemas": [GROUP], "displayName": "Everyone"}, replica=A)
+    assert status == 201
+    gid = g["id"]
+    fillers = [{"value": f"usr-filler-{i:04d}"} for i in range(1000)]
+    add = {"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": fillers}]}
+    assert idp.call("PATCH", f"/Groups/{gid}", add, replica=A)[0] == 204
+    spill = [{"value": "usr-dave"}, {"value": "usr-alice"}] + [
+        {"value": f"usr-extra-{i:03d}"} for i in range(99)
+    ]
+    add = {"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": spill}]}
+    assert idp.call("PATCH", f"/Groups/{gid}", add, replica=A)[0] == 204  # lands in a member shard
+    idp.expect(dave="view", alice="view")
+
+    # B lists the same 1,101 members and the same ETag as A
+    def same_on_both() -> bool:
+        on = [idp.call_full("GET", f"/Groups/{gid}", replica=r) for r in (A, B)]
+        views = [({m["value"] for m in body["members"]}, headers["etag"]) for _, body, headers in on]
+        return len(views[0][0]) == 1101 and views[0] == views[1]
+
+    eventually(same_on_both, timeout=20)
+
+    # removing a member who lives in the shard, through B, takes access away
+    remove = {"schemas": [PATCH], "Operations": [{"op": "remove", "path": 'members[value eq "usr-dave"]'}]}
+    assert idp.call("PATCH", f"/Groups/{gid}", remove, replica=B)[0] == 204
+    idp.expect(dave="none", alice="view")
+
+    # PUT members [] through B empties the group, shard included
+    status, body = idp.call(
+        "PUT", f"/Groups/{gid}", {"schemas": [GROUP], "displayName": "Everyone", "members": []}, replica=B
+    )
+    assert status == 200 and body.get("members", []) == []
+    idp.expect(alice="none")
+    assert idp.call("GET", f"/Groups/{gid}", replica=A)[1].get("members", []) == []
+
+    # DELETE through B with A's current ETag
+    assert idp.call("PATCH", f"/Groups/{gid}", add, replica=A)[0] == 204
+    idp.expect(alice="view")
+    status, _, headers = idp.call_full("GET", f"/Groups/{gid}", replica=A)
+    assert status == 200
+    assert idp.call("DELETE", f"/Groups/{gid}", replica=B, headers={"If-Match": headers["etag"]})[0] == 204
+    idp.expect(alice="none", dave="none")

@@ -4,11 +4,17 @@ stays small, SCIM sees one group, and the operator binds every member."""
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 
 import pytest
 from kubernetes import client
+from starlette.testclient import TestClient
 
+from scim_api.app import create_app
+from scim_api.config import ApiSettings
 from scim_api.layout import INLINE_MAX_MEMBERS
+from scim_api.state import ApiState
 from scim_core import constants as c
 
 from .conftest import ScimClient
@@ -16,6 +22,7 @@ from .helpers import create_workspace, custom, eventually
 
 pytestmark = pytest.mark.cluster
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 N = 3000
 
 
@@ -146,3 +153,142 @@ def test_operator_binds_shard_members(kube: client.ApiClient, namespace: str) ->
         c.GROUP, c.VERSION, namespace, c.USER_PLURAL, "usr-b", {"spec": {"active": False}}
     )
     eventually(lambda: subjects() == ["a@example.com"], timeout=5)
+
+
+# ------------------------------------------------------------------ two replicas in one process
+
+
+@pytest.fixture
+def replica_b(scim: ScimClient) -> Iterator[ScimClient]:
+    """A second API app (another replica) on the same cluster and workspace as ``scim``."""
+    with TestClient(create_app(ApiSettings(rate_per_second=1e6, rate_burst=10**6))) as tc:
+        deadline = time.monotonic() + 30
+        while tc.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "replica B never synced"
+            time.sleep(0.1)
+        b = ScimClient(tc, scim.token, scim.namespace)
+        eventually(lambda: b.get("/ServiceProviderConfig").status_code == 200)
+        yield b
+
+
+def _state(replica: ScimClient) -> ApiState:
+    state: ApiState = replica.tc.app.state.scim
+    return state
+
+
+def _add(replica: ScimClient, gid: str, values: list[str]) -> None:
+    ops = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": v} for v in values]}],
+    }
+    r = replica.patch(f"/Groups/{gid}", ops)
+    assert r.status_code == 204, r.text
+
+
+def _big_group(a: ScimClient) -> tuple[str, list[str], list[str]]:
+    """A group of 1,101 built through ``a``: 1,000 members inline, 101 in a shard."""
+    gid = a.create_group("Everyone")["id"]
+    inline = [f"in-{i:04d}" for i in range(INLINE_MAX_MEMBERS)]
+    spilled = [f"sh-{i:03d}" for i in range(101)]
+    _add(a, gid, inline[:500])
+    _add(a, gid, inline[500:])
+    _add(a, gid, spilled)
+    return gid, inline, spilled
+
+
+def _members(replica: ScimClient, gid: str) -> tuple[set[str], str]:
+    r = replica.get(f"/Groups/{gid}")
+    assert r.status_code == 200, r.text
+    return {m["value"] for m in r.json().get("members", [])}, r.headers["etag"]
+
+
+def _hide_shards(replica: ScimClient, gid: str) -> None:
+    """Make the replica's cache lag: forget the group's shards (as if their events were late)."""
+    directory = _state(replica).directory
+    for shard in directory.shards_of(replica.namespace, gid):
+        directory.delete(c.SHARD_PLURAL, shard)
+    assert directory.shards_of(replica.namespace, gid) == []
+
+
+def test_replica_sees_shards_written_by_another(scim: ScimClient, replica_b: ScimClient) -> None:
+    """Issue 8: B listed 1,000 members where A listed 1,101, with a different ETag."""
+    gid, inline, spilled = _big_group(scim)
+    on_a = _members(scim, gid)
+    assert on_a[0] == set(inline + spilled)
+    eventually(lambda: _members(replica_b, gid) == on_a, timeout=10)
+    listed = replica_b.get(
+        "/Groups", params={"filter": 'members[value eq "sh-100"]', "excludedAttributes": "members"}
+    )
+    assert [g["id"] for g in listed.json()["Resources"]] == [gid]
+    # a user's groups on B include a group that holds them only in a shard
+    assert gid in _state(replica_b).directory.group_table(scim.namespace).member_of["sh-100"]
+
+
+def test_lagging_replica_confirms_before_answering(scim: ScimClient, replica_b: ScimClient) -> None:
+    """B's cache misses the shard A wrote: removals, replacements and If-Match are still
+    decided against what the API server holds, never answered from the stale cache."""
+    gid, inline, spilled = _big_group(scim)
+    eventually(lambda: _state(replica_b).directory.shards_of(scim.namespace, gid), timeout=10)
+
+    _hide_shards(replica_b, gid)  # removing a member only the shard holds: not a no-op
+    ops = {"schemas": [PATCH], "Operations": [{"op": "remove", "path": 'members[value eq "sh-007"]'}]}
+    assert replica_b.patch(f"/Groups/{gid}", ops).status_code == 204
+    assert "sh-007" not in _members(scim, gid)[0]
+
+    _hide_shards(replica_b, gid)  # a removal spanning the group and the unseen shard
+    ops = {"schemas": [PATCH], "Operations": [
+        {"op": "remove", "path": "members", "value": [{"value": "in-0003"}, {"value": "sh-008"}]}]}  # fmt: skip
+    assert replica_b.patch(f"/Groups/{gid}", ops).status_code == 204
+    assert not {"in-0003", "sh-008"} & _members(scim, gid)[0]
+
+    _hide_shards(replica_b, gid)  # If-Match with A's current ETag
+    _, tag = _members(scim, gid)
+    ops = {"schemas": [PATCH], "Operations": [{"op": "remove", "path": 'members[value eq "sh-009"]'}]}
+    assert replica_b.patch(f"/Groups/{gid}", ops, headers={"If-Match": tag}).status_code == 204
+
+    _hide_shards(replica_b, gid)  # PUT members [] empties the group, shards included
+    r = replica_b.put(f"/Groups/{gid}", {"schemas": [GROUP], "displayName": "Everyone", "members": []})
+    assert r.status_code == 200, r.text
+    assert r.json().get("members", []) == []
+    assert _members(scim, gid)[0] == set()
+
+    _add(scim, gid, inline + spilled)  # refill through A, then DELETE through B with A's ETag
+    eventually(lambda: _state(replica_b).directory.shards_of(scim.namespace, gid), timeout=10)
+    _hide_shards(replica_b, gid)
+    stale = _members(scim, gid)[1]
+    _add(scim, gid, ["late"])
+    _hide_shards(replica_b, gid)
+    assert replica_b.delete(f"/Groups/{gid}", headers={"If-Match": stale}).status_code == 412
+    tag = _members(scim, gid)[1]
+    _hide_shards(replica_b, gid)
+    assert replica_b.delete(f"/Groups/{gid}", headers={"If-Match": tag}).status_code == 204
+    assert scim.get(f"/Groups/{gid}").status_code == 404
+
+
+def test_lagging_group_object_confirms_no_op(scim: ScimClient, replica_b: ScimClient) -> None:
+    """B holds an older version of the group itself: a removal it thinks is already done
+    (the member is absent there) is confirmed against the API server and carried out."""
+    gid = scim.create_group("Small")["id"]
+    table = _state(replica_b).directory.group_table(scim.namespace)
+    before = eventually(lambda: table.by_id.get(gid))
+    _add(scim, gid, ["x"])
+    eventually(lambda: table.by_id[gid]["spec"]["members"], timeout=10)
+    table.remove(gid)
+    table.put(before)  # the cache lags: B has not seen "x" arrive
+    ops = {"schemas": [PATCH], "Operations": [{"op": "remove", "path": 'members[value eq "x"]'}]}
+    assert replica_b.patch(f"/Groups/{gid}", ops).status_code == 204
+    assert _members(scim, gid)[0] == set()
+    r = replica_b.put(
+        f"/Groups/{gid}", {"schemas": [GROUP], "displayName": "Small", "members": [{"value": "y"}]}
+    )
+    assert r.status_code == 200
+    _add(scim, gid, ["z"])
+    table.remove(gid)
+    table.put(before)  # B again behind: PUT [y] looks like "nothing to do" from there
+    before_put = _members(scim, gid)
+    assert before_put[0] == {"y", "z"}
+    r = replica_b.put(
+        f"/Groups/{gid}", {"schemas": [GROUP], "displayName": "Small", "members": [{"value": "y"}]}
+    )
+    assert r.status_code == 200
+    assert _members(scim, gid)[0] == {"y"}

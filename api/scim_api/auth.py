@@ -37,8 +37,8 @@ def authenticate(request: Request) -> Caller:
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH or " " in token:
         raise unauthorized("Malformed Authorization header: expected 'Bearer <workspace token>'")
-    if not state.ready():
-        raise unavailable("The SCIM service is starting; try again shortly")
+    if not state.ready():  # not synced yet, or its watches are broken: tokens may be revoked
+        raise unavailable("The SCIM service is not in step with the cluster; try again shortly")
     digest = token_sha256(token)
     ref = state.directory.workspace_for_token_hash(digest)
     if ref is None:

@@ -14,9 +14,15 @@ class ApiSettings:
     max_body_bytes: int = 2 * 1024 * 1024
     #: Most resources one list response returns (``count`` is capped to this).
     max_results: int = 1000
+    #: Most group members one list page assembles; the page ends early past it (at least
+    #: one group is always returned).
+    max_list_members: int = 10_000
     #: Requests per second each token may make (sustained), and the burst above it.
     rate_per_second: float = 200.0
     rate_burst: int = 400
+    #: Seconds a watch may go unheard before the replica stops being ready (and refuses
+    #: requests): a partitioned replica must not keep accepting a revoked token.
+    max_watch_staleness: float = 30.0
 
     @classmethod
     def from_env(cls) -> ApiSettings:
@@ -26,6 +32,8 @@ class ApiSettings:
             port=int(env.get("SCIM_PORT", cls.port)),
             max_body_bytes=int(env.get("SCIM_MAX_BODY_BYTES", cls.max_body_bytes)),
             max_results=int(env.get("SCIM_MAX_RESULTS", cls.max_results)),
+            max_list_members=int(env.get("SCIM_MAX_LIST_MEMBERS", cls.max_list_members)),
             rate_per_second=float(env.get("SCIM_RATE_PER_SECOND", cls.rate_per_second)),
             rate_burst=int(env.get("SCIM_RATE_BURST", cls.rate_burst)),
+            max_watch_staleness=float(env.get("SCIM_MAX_WATCH_STALENESS_SECONDS", cls.max_watch_staleness)),
         )

@@ -266,6 +266,13 @@ class Directory:
             members.extend((shard.get("spec") or {}).get("members") or [])
         return members
 
+    def member_count(self, namespace: str, group: Obj) -> int:
+        """How many members ``group_members`` would assemble, without assembling them."""
+        count = len((group.get("spec") or {}).get("members") or [])
+        for shard in self.shards.get(namespace, {}).get(group["metadata"]["name"], {}).values():
+            count += len((shard.get("spec") or {}).get("members") or [])
+        return count
+
     def group_table(self, namespace: str) -> Table:
         return self.groups.get(namespace) or Table(self.GROUP_INDEXES, track_members=True)
 

@@ -13,6 +13,10 @@ from .config import ApiSettings
 from .directory import Directory
 from .ratelimit import RateLimiter
 
+#: Every kind the API serves from its cache: a replica must see all of them, including the
+#: member shards other replicas wrote, or it answers from half a picture.
+WATCHED = (c.WORKSPACE_PLURAL, c.GROUP_PLURAL, c.SHARD_PLURAL, c.USER_PLURAL)
+
 
 @dataclass
 class ApiState:
@@ -25,13 +29,28 @@ class ApiState:
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.settings.rate_per_second, self.settings.rate_burst)
 
+    def not_ready(self) -> str | None:
+        """Why this replica must not serve (None when it may): a cache not yet synced, or a
+        watch unheard for longer than ``max_watch_staleness`` (a revoked token may then still
+        look valid here)."""
+        if not self.informers or not all(i.synced.is_set() for i in self.informers):
+            return "cache not synced"
+        limit = self.settings.max_watch_staleness
+        for informer in self.informers:
+            silent = informer.health.silent_for()
+            if silent > limit:
+                return f"watch on {informer.plural} unheard for {silent:.0f}s (limit {limit:g}s)"
+        return None
+
     def ready(self) -> bool:
-        return bool(self.informers) and all(i.synced.is_set() for i in self.informers)
+        return self.not_ready() is None
 
     async def start(self, api: client.ApiClient) -> None:
         self.api = api
-        for plural in (c.WORKSPACE_PLURAL, c.GROUP_PLURAL, c.USER_PLURAL):
-            informer = Informer(api, plural, self.directory, on_ready=lambda: None)
+        # a healthy watch is ended by the server and re-opened well within the staleness limit
+        watch_timeout = max(1, int(self.settings.max_watch_staleness / 3))
+        for plural in WATCHED:
+            informer = Informer(api, plural, self.directory, watch_timeout=watch_timeout)
             informer.start()
             self.informers.append(informer)
 

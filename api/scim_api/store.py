@@ -4,6 +4,12 @@ Every write is conditional, so nothing is lost when requests race (Okta sends th
 parallel) or when several API replicas run: membership changes go out as JSON Patch
 operations guarded by ``test`` ops on the values they touch, whole replacements carry the
 resourceVersion read. On a conflict the request is re-applied to the fresh object.
+
+The cache may lag what another replica wrote, and a guard only protects the objects a write
+touches, so nothing is decided from the cache alone: every group change is planned against
+the group's shard set as a quorum read finds it, and a "nothing to do" or an ``If-Match``
+mismatch is confirmed against the API server (group and shards read fresh) before it is
+answered.
 """
 
 from __future__ import annotations
@@ -90,8 +96,21 @@ def _reason(exc: ApiException) -> str:
 _NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, OSError)
 
 
+#: Ask a list for object metadata only (names, versions), not the members.
+_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+
+
+def _if_match_holds(obj: Obj, if_match: str | None, shards: list[Obj]) -> bool:
+    try:
+        check_if_match(obj, if_match, shards)
+    except ScimError:
+        return False
+    return True
+
+
 class GroupStore:
     def __init__(self, api: client.ApiClient, directory: Directory) -> None:
+        self._api = api
         self._custom = client.CustomObjectsApi(api)
         self._directory = directory
 
@@ -199,13 +218,23 @@ class GroupStore:
         the fresh objects (including any of its own writes that already landed).
         Returns the stored ScimGroup and whether anything changed."""
         obj = await self.current(namespace, gid)
-        shards = self._directory.shards_of(namespace, gid)
+        shards = await self.fresh_shards(namespace, gid)
+        confirmed = False  # the group object itself is read fresh, not from the cache
         for _attempt in range(MAX_ATTEMPTS):
+            if not confirmed and not _if_match_holds(obj, if_match, shards):
+                obj, shards = await self.fetch_all(namespace, gid)  # the cache may lag: confirm
+                confirmed = True
             check_if_match(obj, if_match, shards)
             old = full_state(obj, shards)
             new = change(old)
             if new == old:
-                return obj, False
+                if confirmed:
+                    return obj, False
+                # "nothing to do" is never answered from a cache that may lag (a removal
+                # another replica's member would otherwise be acknowledged and not done)
+                obj, shards = await self.fetch_all(namespace, gid)
+                confirmed = True
+                continue
             renamed = new.display_name.casefold() != old.display_name.casefold()
             if renamed and self._name_taken(namespace, new.display_name, gid):
                 raise uniqueness(f"A group named {new.display_name!r} already exists")
@@ -231,6 +260,7 @@ class GroupStore:
                 if exc.status in (409, 422):  # a guarded value moved: re-read and re-apply
                     before = obj["metadata"]["resourceVersion"]
                     obj, shards = await self.fetch_all(namespace, gid)
+                    confirmed = True
                     if (
                         exc.status == 422
                         and obj["metadata"]["resourceVersion"] == before
@@ -278,15 +308,38 @@ class GroupStore:
     async def fetch_all(self, namespace: str, gid: str) -> tuple[Obj, list[Obj]]:
         """The group and its shards, fresh from the API server."""
         obj = await self.fetch(namespace, gid)
+        return obj, await self.fresh_shards(namespace, gid)
+
+    async def fresh_shards(self, namespace: str, gid: str) -> list[Obj]:
+        """The group's shards as the API server holds them now (a quorum read).
+
+        A list of their metadata says which shards exist and at which version; only when the
+        cache lacks one or holds an older version are the shards themselves listed. So a
+        50,000-member group costs a few hundred bytes here, not its members."""
+        selector = f"{c.GROUP_LABEL}={gid}"
         try:
-            result = await self._custom.list_namespaced_custom_object(
-                c.GROUP, c.VERSION, namespace, c.SHARD_PLURAL, label_selector=f"{c.GROUP_LABEL}={gid}"
-            )
+            listed: Obj = await self._api.call_api(
+                f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{namespace}/{c.SHARD_PLURAL}", "GET",
+                query_params=[("labelSelector", selector)], header_params={"Accept": _METADATA_LIST},
+                response_types_map={200: "object"}, auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+            )  # fmt: skip
         except (ApiException, *_NETWORK_ERRORS) as exc:
             raise _kube_error(exc) from exc
-        for shard in result.get("items", []):
-            self._directory.upsert(c.SHARD_PLURAL, shard)
-        return obj, self._directory.shards_of(namespace, gid)
+        cached = {
+            o["metadata"]["name"]: resource_version(o) for o in self._directory.shards_of(namespace, gid)
+        }
+        items = listed.get("items") or []
+        if any(cached.get(o["metadata"]["name"], -1) < resource_version(o) for o in items):
+            try:
+                result = await self._custom.list_namespaced_custom_object(
+                    c.GROUP, c.VERSION, namespace, c.SHARD_PLURAL, label_selector=selector
+                )
+            except (ApiException, *_NETWORK_ERRORS) as exc:
+                raise _kube_error(exc) from exc
+            for shard in result.get("items", []):
+                self._directory.upsert(c.SHARD_PLURAL, shard)
+        return self._directory.shards_of(namespace, gid)
 
     async def _rename_back(self, namespace: str, gid: str, obj: Obj, name: str) -> None:
         def back(state: GroupState) -> GroupState:
@@ -301,7 +354,9 @@ class GroupStore:
 
     async def delete(self, namespace: str, gid: str, if_match: str | None = None) -> None:
         obj = await self.current(namespace, gid)
-        check_if_match(obj, if_match)
+        if not _if_match_holds(obj, if_match, self._directory.shards_of(namespace, gid)):
+            obj, shards = await self.fetch_all(namespace, gid)  # confirm before answering 412
+            check_if_match(obj, if_match, shards)
         try:
             gone = await self._custom.delete_namespaced_custom_object(
                 c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, gid,

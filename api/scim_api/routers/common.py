@@ -108,10 +108,25 @@ def index_lookup(table: Table, indexed: dict[str, str]) -> Callable[[str, str], 
 
 
 def list_response(
-    request: Request, query: Query, ids: list[str], render: Callable[[str], dict[str, Any]]
+    request: Request,
+    query: Query,
+    ids: list[str],
+    render: Callable[[str], dict[str, Any]],
+    cost: Callable[[str], int] | None = None,
+    budget: int = 0,
 ) -> Response:
-    """A ListResponse of one page of ``ids`` (``itemsPerPage`` = what is returned)."""
+    """A ListResponse of one page of ``ids`` (``itemsPerPage`` = what is returned).
+
+    With ``cost``, the page ends early (never empty) once the costs of the resources on it
+    exceed ``budget``: RFC 7644 §3.4.2.4 lets a server return fewer than ``count``."""
     page = ids[query.start - 1 : query.start - 1 + query.count] if query.count else []
+    if cost is not None:
+        spent = 0
+        for n, i in enumerate(page):
+            spent += cost(i)
+            if spent > budget and n > 0:
+                page = page[:n]
+                break
     resources = [query.project(render(i)) for i in page]
     body = {
         "schemas": [LIST_RESPONSE],

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..directory import Table
 from ..errors import ScimError
 from ..protocol.filters import parse_filter
 from ..protocol.group_patch import GroupState, apply_operations, parse_patch_request
@@ -79,22 +81,40 @@ async def list_groups(request: Request, caller: Auth) -> Response:
             obj = table.by_id.get(gid)
             return None if obj is None else group_resource(obj, base, _members(request, ns, obj, on_members))
 
-        ids = select(node, table.ids, index_lookup(table, _INDEXED), resource_of, _CASE_EXACT)
+        ids = select(node, table.ids, _lookup(table), resource_of, _CASE_EXACT)
     with_members = query.wants("members")
+    directory = state_of(request).directory
 
     def render(gid: str) -> dict[str, Any]:
         obj = table.by_id[gid]
         return group_resource(obj, base, _members(request, ns, obj, with_members), _shards(request, ns, obj))
 
-    return list_response(request, query, ids, render)
+    def cost(gid: str) -> int:
+        return directory.member_count(ns, table.by_id[gid])
+
+    budget = state_of(request).settings.max_list_members
+    return list_response(request, query, ids, render, cost if with_members else None, budget)
+
+
+def _lookup(table: Table) -> Callable[[str, str], set[str] | None]:
+    """The indexes a Groups filter can use; ``members.value eq`` (case-exact) from the
+    member index, so finding a person's groups never assembles every group's members."""
+    indexed = index_lookup(table, _INDEXED)
+
+    def lookup(attr: str, value: str) -> set[str] | None:
+        if attr == "members.value":
+            return set(table.member_of.get(value, ()))
+        return indexed(attr, value)
+
+    return lookup
 
 
 @router.get("/Groups/{gid}")
 async def get_group(request: Request, gid: str, caller: Auth) -> Response:
     gid = resource_id(gid, "Group")
     obj = state_of(request).directory.group_table(caller.namespace).by_id.get(gid)
-    if obj is None:
-        obj = await _store(request).fetch(caller.namespace, gid)  # cache may lag another replica
+    if obj is None:  # the cache may lag another replica: read the group and its shards fresh
+        obj, _shards_read = await _store(request).fetch_all(caller.namespace, gid)
     unchanged = not_modified(request, etag(obj, _shards(request, caller.namespace, obj)))
     return unchanged or _render(request, caller.namespace, obj)
 

@@ -16,6 +16,7 @@ async def healthz() -> PlainTextResponse:
 
 @router.get("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> PlainTextResponse:
-    if request.app.state.scim.ready():
+    reason = request.app.state.scim.not_ready()
+    if reason is None:
         return PlainTextResponse("ok")
-    return PlainTextResponse("cache not synced", status_code=503)
+    return PlainTextResponse(reason, status_code=503)

@@ -16,13 +16,14 @@ from starlette.responses import Response
 from scim_core import constants as c
 
 from ..errors import ScimError, not_found
+from ..fresh import user_if_match, user_with_active
 from ..protocol.filters import parse_filter
 from ..protocol.group_patch import parse_patch_request
 from ..protocol.listing import USER_FILTER_ATTRS, check_attributes, select
 from ..protocol.resources import etag, user_resource
 from ..protocol.user_patch import active_after_patch, active_after_put
 from ..responses import empty_response, scim_response
-from ..store import _NETWORK_ERRORS, _kube_error, check_if_match
+from ..store import _NETWORK_ERRORS, _kube_error
 from .common import (
     Auth,
     base_url,
@@ -42,8 +43,10 @@ _CASE_EXACT = frozenset({"id", "externalid"})
 
 def _groups_of(request: Request, namespace: str, uid: str) -> list[tuple[str, str]]:
     table = state_of(request).directory.group_table(namespace)
-    return [
-        (gid, table.by_id[gid]["spec"].get("displayName", "")) for gid in sorted(table.member_of.get(uid, ()))
+    return [  # a shard may be seen before its group or after it is gone: only live groups
+        (gid, table.by_id[gid]["spec"].get("displayName", ""))
+        for gid in sorted(table.member_of.get(uid, ()))
+        if gid in table.by_id
     ]
 
 
@@ -93,10 +96,18 @@ async def get_user(request: Request, uid: str, caller: Auth) -> Response:
     return not_modified(request, etag(obj)) or _render(request, caller.namespace, obj)
 
 
-async def _set_active(request: Request, namespace: str, obj: dict[str, Any], active: bool) -> dict[str, Any]:
-    if bool(obj["spec"].get("active", True)) == active:
-        return obj
+async def _if_match(request: Request, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
     state = state_of(request)
+    assert state.api is not None
+    return await user_if_match(state.api, state.directory, namespace, obj, request.headers.get("if-match"))
+
+
+async def _set_active(request: Request, namespace: str, obj: dict[str, Any], active: bool) -> dict[str, Any]:
+    state = state_of(request)
+    assert state.api is not None
+    unchanged = await user_with_active(state.api, state.directory, namespace, obj, active)
+    if unchanged is not None:
+        return unchanged
     api = client.CustomObjectsApi(state.api)
     patch = [
         # one field, set to an absolute value: no resourceVersion guard (the operator's status
@@ -124,8 +135,7 @@ async def _set_active(request: Request, namespace: str, obj: dict[str, Any], act
 async def patch_user(request: Request, uid: str, caller: Auth) -> Response:
     uid = resource_id(uid, "User")
     ops = parse_patch_request(await json_body(request), uid)
-    obj = _get(request, caller.namespace, uid)
-    check_if_match(obj, request.headers.get("if-match"))
+    obj = await _if_match(request, caller.namespace, _get(request, caller.namespace, uid))
     active = active_after_patch(user_resource(obj, base_url(request)), ops)
     obj = await _set_active(request, caller.namespace, obj, active)
     if request.query_params.get("attributes") or request.query_params.get("excludedAttributes"):
@@ -137,8 +147,7 @@ async def patch_user(request: Request, uid: str, caller: Auth) -> Response:
 async def replace_user(request: Request, uid: str, caller: Auth) -> Response:
     uid = resource_id(uid, "User")
     body = await json_body(request)
-    obj = _get(request, caller.namespace, uid)
-    check_if_match(obj, request.headers.get("if-match"))
+    obj = await _if_match(request, caller.namespace, _get(request, caller.namespace, uid))
     active = active_after_put(user_resource(obj, base_url(request)), body)
     obj = await _set_active(request, caller.namespace, obj, active)
     return _render(request, caller.namespace, obj)
