@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -292,3 +293,64 @@ def test_lagging_group_object_confirms_no_op(scim: ScimClient, replica_b: ScimCl
     )
     assert r.status_code == 200
     assert _members(scim, gid)[0] == {"y"}
+
+
+def test_lagging_user_cache_confirms_deactivation(scim: ScimClient, kube: client.ApiClient) -> None:
+    """The cache shows a user already inactive (it lags a reactivation): a deactivation is
+    still carried out; and an If-Match naming the fresh version is not refused from the cache."""
+    from .helpers import create_user
+
+    create_user(kube, scim.namespace, "usr-erin", "erin@example.com")
+
+    def lag(**changes: Any) -> dict[str, Any]:
+        cached = eventually(lambda: _state(scim).directory.user_table(scim.namespace).by_id.get("usr-erin"))
+        stale: dict[str, Any] = json.loads(json.dumps(cached))
+        stale["spec"]["active"] = changes.get("active", stale["spec"].get("active", True))
+        stale["metadata"]["generation"] = changes.get("generation", stale["metadata"]["generation"])
+        table = _state(scim).directory.user_table(scim.namespace)
+        table.remove("usr-erin")
+        table.put(stale)
+        return cached
+
+    def stored() -> bool:
+        obj = custom(kube).get_namespaced_custom_object(
+            c.GROUP, c.VERSION, scim.namespace, c.USER_PLURAL, "usr-erin"
+        )
+        return bool(obj["spec"].get("active", True))
+
+    lag(active=False)  # looks done already; it is not
+    ops = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+    assert scim.patch("/Users/usr-erin", ops).status_code == 204
+    assert stored() is False
+
+    fresh = lag(generation=0)  # the cache holds an older version than the IdP read
+    ops = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": True}]}
+    tag = f'W/"{fresh["metadata"]["generation"]}"'
+    assert scim.patch("/Users/usr-erin", ops, headers={"If-Match": tag}).status_code == 204
+    assert stored() is True
+
+
+def test_list_page_bounded_by_members(scim: ScimClient) -> None:
+    """A page of groups with members ends early past SCIM_MAX_LIST_MEMBERS (never empty);
+    without members, or paging on, every group is reached."""
+    for n in range(4):
+        scim.create_group(f"Team {n}", members=[{"value": f"m-{n}-{i}"} for i in range(3)])
+    settings = ApiSettings(rate_per_second=1e6, rate_burst=10**6, max_list_members=5)
+    with TestClient(create_app(settings)) as tc:
+        capped = ScimClient(tc, scim.token, scim.namespace)
+        eventually(
+            lambda: (
+                capped.get("/Groups").status_code == 200 and capped.get("/Groups").json()["totalResults"] == 4
+            )
+        )
+        page = capped.get("/Groups").json()
+        assert page["totalResults"] == 4 and page["itemsPerPage"] == 2  # 3 + 3 members > 5
+        seen, start = [], 1
+        while start <= 4:
+            body = capped.get("/Groups", params={"startIndex": start}).json()
+            assert body["itemsPerPage"] >= 1
+            seen += [g["displayName"] for g in body["Resources"]]
+            start += body["itemsPerPage"]
+        assert sorted(seen) == [f"Team {n}" for n in range(4)]
+        lean = capped.get("/Groups", params={"excludedAttributes": "members"}).json()
+        assert lean["itemsPerPage"] == 4

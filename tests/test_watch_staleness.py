@@ -17,7 +17,6 @@ from starlette.testclient import TestClient
 from scim_api.app import create_app
 from scim_api.config import ApiSettings
 from scim_core import constants as c
-from scim_core.informer import WatchHealth
 from scim_devenv.controlplane import ControlPlane
 
 from .conftest import ScimClient
@@ -79,18 +78,6 @@ class Partition:
     def close(self) -> None:
         self._listener.close()
         self.heal()
-
-
-@pytest.mark.parametrize(
-    ("last", "now", "silent"), [(None, 5.0, float("inf")), (10.0, 10.0, 0.0), (10.0, 42.5, 32.5)]
-)
-def test_watch_health_silence(last: float | None, now: float, silent: float) -> None:
-    clock = [last if last is not None else 0.0]
-    health = WatchHealth(clock=lambda: clock[0])
-    if last is not None:
-        health.heard()
-    clock[0] = now
-    assert health.silent_for() == silent
 
 
 @pytest.fixture

@@ -230,8 +230,8 @@ class GroupStore:
             if new == old:
                 if confirmed:
                     return obj, False
-                # "nothing to do" is never answered from a cache that may lag (a removal
-                # another replica's member would otherwise be acknowledged and not done)
+                # "nothing to do" is never answered from a cache that may lag: removing a
+                # member only another replica has seen would be acknowledged and not done
                 obj, shards = await self.fetch_all(namespace, gid)
                 confirmed = True
                 continue

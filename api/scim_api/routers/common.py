@@ -121,12 +121,7 @@ def list_response(
     exceed ``budget``: RFC 7644 §3.4.2.4 lets a server return fewer than ``count``."""
     page = ids[query.start - 1 : query.start - 1 + query.count] if query.count else []
     if cost is not None:
-        spent = 0
-        for n, i in enumerate(page):
-            spent += cost(i)
-            if spent > budget and n > 0:
-                page = page[:n]
-                break
+        page = within_budget(page, cost, budget)
     resources = [query.project(render(i)) for i in page]
     body = {
         "schemas": [LIST_RESPONSE],
@@ -136,6 +131,16 @@ def list_response(
         "Resources": resources,
     }
     return scim_response(request, body)
+
+
+def within_budget(page: list[str], cost: Callable[[str], int], budget: int) -> list[str]:
+    """The longest head of ``page`` whose costs stay within ``budget``, and never empty."""
+    spent = 0
+    for n, i in enumerate(page):
+        spent += cost(i)
+        if spent > budget and n > 0:
+            return page[:n]
+    return page
 
 
 def not_modified(request: Request, tag: str) -> Response | None:
