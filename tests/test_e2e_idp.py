@@ -74,12 +74,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             for n, port in enumerate(ports)
         ]  # fmt: skip
         try:
+            for port in ports:  # as a Service would: route only to ready replicas
+                eventually(lambda port=port: _ready(f"http://127.0.0.1:{port}/readyz"), timeout=60)
             kube = config.new_client_from_config(config_file=str(cp.kubeconfig))
             yield Stack(cp, kube, [f"http://127.0.0.1:{port}{c.SCIM_BASE_PATH}" for port in ports], procs)
         finally:
             for p in procs:
                 p.terminate()
                 p.wait(timeout=20)
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return bool(r.status == 200)
+    except OSError:  # not listening yet, or 503 while its cache syncs
+        return False
 
 
 class Idp:
