@@ -75,7 +75,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ]  # fmt: skip
         try:
             for port in ports:  # as a Service would: route only to ready replicas
-                eventually(lambda port=port: _ready(f"http://127.0.0.1:{port}/readyz"), timeout=60)
+                eventually(lambda port=port: _ready(f"http://127.0.0.1:{port}/readyz"), timeout=180)
             kube = config.new_client_from_config(config_file=str(cp.kubeconfig))
             yield Stack(cp, kube, [f"http://127.0.0.1:{port}{c.SCIM_BASE_PATH}" for port in ports], procs)
         finally:
