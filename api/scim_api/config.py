@@ -17,6 +17,9 @@ class ApiSettings:
     #: Requests per second each token may make (sustained), and the burst above it.
     rate_per_second: float = 200.0
     rate_burst: int = 400
+    #: Most members a group may have; a request that would leave a group with more (and
+    #: more than it had) is refused with 400 ``invalidValue`` and nothing is applied.
+    max_group_members: int = 50_000
 
     @classmethod
     def from_env(cls) -> ApiSettings:
@@ -28,4 +31,5 @@ class ApiSettings:
             max_results=int(env.get("SCIM_MAX_RESULTS", cls.max_results)),
             rate_per_second=float(env.get("SCIM_RATE_PER_SECOND", cls.rate_per_second)),
             rate_burst=int(env.get("SCIM_RATE_BURST", cls.rate_burst)),
+            max_group_members=int(env.get("SCIM_MAX_GROUP_MEMBERS", cls.max_group_members)),
         )
