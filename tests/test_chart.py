@@ -542,6 +542,7 @@ def test_api_and_operator_settings_come_from_values(helm: Path, monkeypatch: pyt
         "0.0.0.0",  # noqa: S104  (the pod listens on all its interfaces)
         a["port"], a["maxResults"], a["ratePerSecond"], a["rateBurst"], a["maxBodyBytes"],
     )  # fmt: skip
+    assert got.max_group_members == a["maxGroupMembers"]
     assert api["ports"] == [{"name": "http", "containerPort": a["port"], "protocol": "TCP"}]
     assert api["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert api["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
