@@ -18,6 +18,7 @@ IdP quirks handled here, each pinned by a test:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,9 +175,7 @@ def _select(state: GroupState, flt: Node, budget: _Budget) -> list[str]:
     found = candidates(flt, by_value)
     if found is None:
         budget.spend(len(state.members))
-        pool: Any = state.members
-    else:
-        pool = sorted(found)
+    pool: Iterable[str] = state.members if found is None else sorted(found)
     members = state.members
     return [v for v in pool if matches(flt, _member_json(v, members[v]), _CASE_EXACT)]
 
