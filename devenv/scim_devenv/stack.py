@@ -75,8 +75,18 @@ def demo_objects() -> list[dict[str, Any]]:
     ]
 
 
-def _wait_for_token(cp: ControlPlane, deadline: float) -> str:
+def _check_alive(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Fail at once, with its log's tail, when a child died (e.g. could not bind its port)."""
+    for name, proc in procs.items():
+        if proc.poll() is not None:
+            raise ControlPlaneError(
+                f"{name} exited early:\n{processes.log_tail(RUN_DIR / 'logs' / f'{name}.log')}"
+            )
+
+
+def _wait_for_token(cp: ControlPlane, deadline: float, procs: dict[str, subprocess.Popen[bytes]]) -> str:
     while time.monotonic() < deadline:
+        _check_alive(procs)
         out = cp.kubectl("get", "secret", "scim-token", "-n", DEMO_NAMESPACE, "-o", "json", check=False)
         if out:
             data = json.loads(out).get("data", {})
@@ -91,11 +101,7 @@ def _wait_for_api(url: str, token: str, deadline: float, procs: dict[str, subpro
         f"{url}/ServiceProviderConfig", headers={"Authorization": f"Bearer {token}"}
     )
     while time.monotonic() < deadline:
-        for name, proc in procs.items():
-            if proc.poll() is not None:
-                raise ControlPlaneError(
-                    f"{name} exited early:\n{processes.log_tail(RUN_DIR / 'logs' / f'{name}.log')}"
-                )
+        _check_alive(procs)
         try:
             with urllib.request.urlopen(request, timeout=2) as response:
                 if response.status == 200:
@@ -165,7 +171,7 @@ def run_stack(fresh: bool = False) -> int:
         )
         procs["api"] = processes.spawn([str(bin_dir / "scim-api")], RUN_DIR / "logs" / "api.log", env=env)
         deadline = time.monotonic() + 90
-        token = _wait_for_token(cp, deadline)
+        token = _wait_for_token(cp, deadline, procs)
         base_url = f"http://{HOST}:{port}{c.SCIM_BASE_PATH}"
         _wait_for_api(base_url, token, deadline, procs)
         (RUN_DIR / "dev.env").write_text(
