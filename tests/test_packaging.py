@@ -6,7 +6,10 @@ this also proves those lines are enough to build the image's package."""
 
 from __future__ import annotations
 
+import ast
 import configparser
+import importlib.metadata
+import re
 import shutil
 import subprocess
 import sys
@@ -90,3 +93,48 @@ def test_runtime_wheel_commands_are_the_api_and_the_operator(wheel: zipfile.ZipF
     entry_points.read_string(_dist_info(wheel, "entry_points.txt"))
     assert entry_points.sections() == ["console_scripts"]
     assert sorted(entry_points["console_scripts"]) == ["scim-api", "scim-operator"]
+
+
+#: Declared for uvicorn, which loads them by name when present (its "standard" speed-ups).
+LOADED_BY_NAME = {"uvloop", "httptools"}
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _third_party_imports(whl: zipfile.ZipFile) -> dict[str, set[str]]:
+    """Distribution (normalized) -> wheel modules that import it, for every import outside
+    the standard library and the wheel's own packages (lazy and type-only ones included)."""
+    own = {n.split("/", 1)[0] for n in whl.namelist()}
+    dists = importlib.metadata.packages_distributions()
+    found: dict[str, set[str]] = {}
+    for name in whl.namelist():
+        if not name.endswith(".py"):
+            continue
+        for node in ast.walk(ast.parse(whl.read(name))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in own:
+                    continue
+                for dist in dists.get(top, [top]):
+                    found.setdefault(_normalized(dist), set()).add(name)
+    return found
+
+
+def test_runtime_dependencies_are_exactly_what_the_commands_import(wheel: zipfile.ZipFile) -> None:
+    """What the image installs: every import is a declared dependency (none arrives only by
+    luck, through another package), and every dependency is imported (nothing extra)."""
+    requires = Parser().parsestr(_dist_info(wheel, "METADATA")).get_all("Requires-Dist") or []
+    declared = {
+        _normalized(re.split(r"[\s<>=!~;\[(]", r, maxsplit=1)[0]) for r in requires if "extra ==" not in r
+    }
+    imported = _third_party_imports(wheel)
+    assert {d: sorted(m) for d, m in imported.items() if d not in declared} == {}
+    assert declared - LOADED_BY_NAME - set(imported) == set()
