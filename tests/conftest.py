@@ -71,6 +71,10 @@ def operator_running(control_plane: ControlPlane) -> Iterator[None]:
 
     os.environ["KUBECONFIG"] = str(control_plane.kubeconfig)
     os.environ.setdefault("SCIM_WORKSPACE_RESYNC_SECONDS", "1")
+    # No metrics port in-process (tests read prometheus_client's registry), and Kopf's `run`
+    # opens no liveness port without `--liveness`: a test run binds nothing of its own, so
+    # it never collides with `make run` or another test run.
+    os.environ["SCIM_METRICS_PORT"] = "0"
     from kopf.testing import KopfRunner
 
     runner = KopfRunner(

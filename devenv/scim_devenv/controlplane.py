@@ -8,7 +8,6 @@ and the benchmarks. Two instances can run side by side (free loopback ports, own
 from __future__ import annotations
 
 import base64
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -24,13 +23,9 @@ import yaml
 
 from . import binaries, processes
 from .pki import Pki, ensure_pki
+from .ports import free_port
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+__all__ = ["ControlPlane", "ControlPlaneError", "free_port"]
 
 
 def _b64(path: Path) -> str:
@@ -53,7 +48,10 @@ class ControlPlane:
     controller_manager: bool = False
     startup_timeout: float = 120.0
     workdir: Path = field(init=False)
+    #: kube-apiserver's secure port; etcd's client and peer ports (all free loopback ports).
     port: int = field(init=False, default=0)
+    etcd_port: int = field(init=False, default=0)
+    etcd_peer_port: int = field(init=False, default=0)
     kubeconfig: Path = field(init=False)
     pki: Pki = field(init=False)
     _procs: list[tuple[str, subprocess.Popen[bytes]]] = field(init=False, default_factory=list)
@@ -114,7 +112,7 @@ class ControlPlane:
 
     def _start_etcd(self, etcd: Path, logs: Path) -> None:
         self.etcd_port = free_port()
-        peer = free_port()
+        self.etcd_peer_port = peer = free_port()
         persistent = self.data_dir is not None
         args = [
             str(etcd),
