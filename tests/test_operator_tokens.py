@@ -10,7 +10,7 @@ from kubernetes import client
 
 from scim_core import constants as c
 from scim_core.tokens import token_sha256
-from scim_operator.token_policy import ROTATE_REQUEST
+from scim_operator.token_policy import ROTATE_REQUEST, TOKEN_SECRET_LABEL
 
 from .helpers import (
     condition,
@@ -49,7 +49,10 @@ def test_token_generated_owned_and_published(kube: client.ApiClient, namespace: 
 def test_weak_hand_made_token_refused(kube: client.ApiClient, namespace: str) -> None:
     client.CoreV1Api(kube).create_namespaced_secret(
         namespace,
-        client.V1Secret(metadata=client.V1ObjectMeta(name="scim-token"), string_data={"token": "hunter2"}),
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="scim-token", labels={TOKEN_SECRET_LABEL: "ws"}),
+            string_data={"token": "hunter2"},
+        ),
     )
     create_workspace(kube, namespace)
 
@@ -111,6 +114,7 @@ def test_expired_token_rotated(kube: client.ApiClient, namespace: str) -> None:
         client.V1Secret(
             metadata=client.V1ObjectMeta(
                 name="scim-token",
+                labels={TOKEN_SECRET_LABEL: "ws"},  # handed to the workspace by its admin
                 annotations={
                     f"{c.GROUP}/issued-at": "2020-01-01T00:00:00Z",
                     f"{c.GROUP}/not-after": "2020-02-01T00:00:00Z",
