@@ -72,12 +72,14 @@ class TokenSettings(_Model):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra=_rules(
+            # has(): the schema checks the rules against the bare default ({}) too
             (
+                "!has(self.gracePeriod) || !has(self.lifetime) || "
                 f"{_cel_seconds('self.gracePeriod')} < {_cel_seconds('self.lifetime')}",
                 "gracePeriod must be shorter than lifetime",
             ),
             (
-                f"{_cel_seconds('self.lifetime')} <= {MAX_DURATION_DAYS * 86400}",
+                f"!has(self.lifetime) || {_cel_seconds('self.lifetime')} <= {MAX_DURATION_DAYS * 86400}",
                 f"lifetime must be at most {MAX_DURATION_DAYS}d",
             ),
         ),
