@@ -263,7 +263,7 @@ def test_shared_previous_token_is_dropped_and_rotation_escapes_a_shared_token() 
         and out.write_token
         and [h.sha256 for h in out.hashes] == [tokens.token_sha256(out.write_token)]
     )
-    assert out.write_previous == ""
+    assert out.write_previous == "" and out.event and "stays valid" not in out.event
 
 
 def test_nothing_shared_leaves_the_plan_alone() -> None:

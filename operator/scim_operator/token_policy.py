@@ -250,11 +250,15 @@ def without_shared(plan: TokenPlan, shared: Collection[str]) -> TokenPlan:
             "not hold it",
         )
     dropped = "Dropped the previous token: another workspace holds the same token"
+    if plan.write_token is not None:  # a rotation: the grace period it announced is void
+        dropped = f"Rotated the workspace token; {dropped[0].lower()}{dropped[1:]}"
+    elif plan.event:
+        dropped = f"{plan.event}; {dropped}"
     return replace(
         plan,
         hashes=hashes,
         write_previous="",
-        event=f"{plan.event}; {dropped}" if plan.event else dropped,
+        event=dropped,
         event_reason=plan.event_reason or "DuplicateToken",
         warning=True,
     )
