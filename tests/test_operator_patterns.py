@@ -70,8 +70,9 @@ def test_catastrophic_pattern_neither_hangs_nor_slows_the_operator(
 
 
 def test_pattern_refused_by_re2_is_reported_and_binds_nothing(kube: client.ApiClient, namespace: str) -> None:
-    """A pattern the API server's schema accepts but RE2 refuses (here: over the operator's
-    RE2 memory budget) matches no group, and the workspace says why."""
+    """A pattern the API server's schema accepts but the operator's RE2 refuses (here: over
+    its memory budget; or any pattern stored before the CRD checked syntax) matches no
+    group, and the workspace says why."""
     create_workspace(
         kube,
         namespace,
@@ -104,7 +105,14 @@ def test_pattern_refused_by_re2_is_reported_and_binds_nothing(kube: client.ApiCl
 
 @pytest.mark.parametrize(
     ("pattern", "needle"),
-    [("a" * (MAX_PATTERN_LENGTH + 1), "Too long"), ("", "at least 1")],
+    [
+        ("a" * (MAX_PATTERN_LENGTH + 1), "Too long"),
+        ("", "at least 1"),
+        # the API server's CEL matches() parses RE2 syntax: what it cannot parse is refused
+        ("(?=admin).*", "pattern must be a valid RE2 regular expression"),
+        ("(a)\\1", "invalid escape sequence"),
+        ("team-[", "missing closing ]"),
+    ],
 )
 def test_crd_bounds_the_pattern(kube: client.ApiClient, namespace: str, pattern: str, needle: str) -> None:
     with pytest.raises(ApiException) as err:

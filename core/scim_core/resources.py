@@ -134,7 +134,12 @@ class GroupSelector(_Model):
             (
                 "[has(self.displayName), has(self.externalId), has(self.pattern)].filter(x, x).size() == 1",
                 "set exactly one of displayName, externalId, pattern",
-            )
+            ),
+            # CEL's matches() is RE2 (Go's regexp): an invalid pattern fails here, at admission
+            (
+                "!has(self.pattern) || [''.matches(self.pattern)].size() == 1",
+                "pattern must be a valid RE2 regular expression",
+            ),
         ),
     )
 
