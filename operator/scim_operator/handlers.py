@@ -23,6 +23,7 @@ from .group_sync import GroupSync
 from .settings import OperatorSettings
 from .user_sync import UserSync
 from .workqueue import WorkQueue
+from .workspace_mappings import role_mappings_condition
 from .workspace_tokens import TOKEN_SECRET_LABEL, reconcile_workspace_token
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ async def reconcile_workspace(body: kopf.Body, memo: kopf.Memo) -> None:
             return  # the namespace is going away: nothing left to manage
         raise
     status: dict[str, Any] = workspace.get("status") or {}
-    conditions = token_status.pop("conditions")
+    conditions = await role_mappings_condition(memo.api, workspace, token_status.pop("conditions"))
     ready = token_status["tokenFingerprint"] is not None
     conditions = set_condition(
         conditions, "Ready", ready, "WorkspaceReady" if ready else "NoValidToken",
