@@ -174,7 +174,8 @@ def test_one_writer_across_a_frozen_and_a_killed_leader(
         if b is not None:
             b.stop()
         for log in ("a.log", "b.log"):
-            print(log, (tmp_path / log).read_text()[-3000:])
+            if (tmp_path / log).exists():
+                print(log, (tmp_path / log).read_text()[-3000:])
     writes = writes_by_replica(cp)
     assert writes, "the audit log shows no operator write"
     order = runs([who for _, who, _ in writes])
@@ -208,7 +209,6 @@ def test_token_secrets_are_listed_and_watched_by_label_only(
         )
     finally:
         op.stop()
-    selector = "labelSelector=" + urllib.parse.quote(TOKEN_SECRET_LABEL, safe="")
     reads = [e for e in audit_events(cp)
              if e["user"]["username"] == OPERATOR_SA and e["objectRef"]["resource"] == "secrets"
              and e["verb"] in ("list", "watch", "get")]  # fmt: skip
@@ -216,7 +216,8 @@ def test_token_secrets_are_listed_and_watched_by_label_only(
     assert {e["verb"] for e in listed} == {"list", "watch"}, reads
     for e in listed:
         assert e["objectRef"].get("namespace") is None  # one cluster-wide informer ...
-        assert selector in e["requestURI"], e["requestURI"]  # ... narrowed by the API server
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(e["requestURI"]).query)
+        assert query.get("labelSelector") == [TOKEN_SECRET_LABEL], e["requestURI"]  # ... narrowed server-side
     assert {e["objectRef"]["name"] for e in reads if e["verb"] == "get"} <= {"scim-token"}
     assert not [e for e in audit_events(cp) if e["objectRef"].get("name") == "unlabelled"
                 and e["user"]["username"] == OPERATOR_SA]  # fmt: skip

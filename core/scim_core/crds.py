@@ -142,7 +142,7 @@ def _age_column() -> dict[str, Any]:
 
 
 def all_crds() -> list[dict[str, Any]]:
-    """The three CRDs, in install order."""
+    """The four CRDs (workspaces, groups, member shards, users), in install order."""
     return [
         _crd(
             c.WORKSPACE_KIND,

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import orjson
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -23,6 +22,7 @@ from . import lease, metrics
 
 log = logging.getLogger(__name__)
 CONFLICT = 409
+LEASE_GROUP, LEASE_VERSION, LEASES = "coordination.k8s.io", "v1", "leases"
 NOT_FOUND = 404
 
 
@@ -108,9 +108,9 @@ class LeaderElector:
     async def try_acquire_or_renew(self) -> bool:
         """One attempt, as client-go's ``tryAcquireOrRenew``; True when this replica holds it."""
         started = self._clock()
-        coordination = client.CoordinationV1Api(self._api)
+        leases = client.CustomObjectsApi(self._api)
         try:
-            live = await self._read(coordination)
+            live = await self._read(leases)
         except ApiException as exc:
             if exc.status != NOT_FOUND:
                 raise
@@ -122,7 +122,9 @@ class LeaderElector:
                 "spec": record.to_spec(),
             }
             try:
-                await coordination.create_namespaced_lease(self.namespace, body)
+                await leases.create_namespaced_custom_object(
+                    LEASE_GROUP, LEASE_VERSION, self.namespace, LEASES, body
+                )
             except ApiException as exc2:
                 if exc2.status == CONFLICT:
                     return False  # another replica created it first
@@ -134,7 +136,9 @@ class LeaderElector:
             return False
         record = lease.claim(self.identity, self._duration, current, datetime.now(UTC))
         try:
-            await coordination.replace_namespaced_lease(self.name, self.namespace, self._body(live, record))
+            await leases.replace_namespaced_custom_object(
+                LEASE_GROUP, LEASE_VERSION, self.namespace, LEASES, self.name, self._body(live, record)
+            )
         except ApiException as exc:
             if exc.status == CONFLICT:
                 return False  # changed since we read it: someone else renewed or took it
@@ -146,13 +150,11 @@ class LeaderElector:
         self._renewed_at = started
         return True
 
-    async def _read(self, coordination: client.CoordinationV1Api) -> dict[str, Any]:
+    async def _read(self, leases: client.CustomObjectsApi) -> dict[str, Any]:
         """The Lease as JSON (its times exactly as the API server wrote them)."""
-        resp = await coordination.read_namespaced_lease(self.name, self.namespace, _preload_content=False)
-        try:
-            data: dict[str, Any] = orjson.loads(await resp.read())
-        finally:
-            resp.release()
+        data: dict[str, Any] = await leases.get_namespaced_custom_object(
+            LEASE_GROUP, LEASE_VERSION, self.namespace, LEASES, self.name
+        )
         return data
 
     def _body(self, live: dict[str, Any], record: lease.LeaseRecord) -> dict[str, Any]:
@@ -169,14 +171,15 @@ class LeaderElector:
         }
 
     async def _release(self) -> None:
-        coordination = client.CoordinationV1Api(self._api)
-        live = await self._read(coordination)
+        leases = client.CustomObjectsApi(self._api)
+        live = await self._read(leases)
         current = lease.LeaseRecord.from_spec(live.get("spec"))
         if current.holder != self.identity:
             return
-        await coordination.replace_namespaced_lease(
-            self.name, self.namespace, self._body(live, lease.released(current, datetime.now(UTC)))
-        )
+        await leases.replace_namespaced_custom_object(
+            LEASE_GROUP, LEASE_VERSION, self.namespace, LEASES, self.name,
+            self._body(live, lease.released(current, datetime.now(UTC))),
+        )  # fmt: skip
         log.info("released the lease %s/%s", self.namespace, self.name)
 
 
