@@ -18,12 +18,13 @@ from typing import Any, Protocol
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from scim_core.kube import NOT_FOUND
+
 from . import lease, metrics
 
 log = logging.getLogger(__name__)
 CONFLICT = 409
 LEASE_GROUP, LEASE_VERSION, LEASES = "coordination.k8s.io", "v1", "leases"
-NOT_FOUND = 404
 
 
 class NotLeader(Exception):
