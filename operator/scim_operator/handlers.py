@@ -37,7 +37,7 @@ def build_registry(workspaces: WorkspaceSync) -> kopf.OperatorRegistry:
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
     @kopf.on.delete(c.GROUP, c.VERSION, c.WORKSPACE_PLURAL, registry=registry)
-    async def _workspace_deleted(namespace: str, **_: Any) -> None:
-        await workspaces.finalize(namespace)
+    async def _workspace_deleted(namespace: str, name: str, **_: Any) -> None:
+        await workspaces.finalize(namespace, name)
 
     return registry

@@ -17,7 +17,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from scim_core import constants as c
-from scim_core.kube import ignoring, patch_status
+from scim_core.kube import NOT_FOUND, ignoring, patch_status
 
 from .cache import ClusterCache
 from .conditions import same_conditions, set_condition
@@ -35,6 +35,17 @@ class WorkspaceSync:
         self.cache = cache
         self.leader = leader
 
+    async def _exists(self, namespace: str, name: str) -> bool:
+        try:
+            await client.CustomObjectsApi(self.api).get_namespaced_custom_object(
+                c.GROUP, c.VERSION, namespace, c.WORKSPACE_PLURAL, name
+            )
+        except ApiException as exc:
+            if exc.status == NOT_FOUND:
+                return False
+            raise
+        return True
+
     async def reconcile(self, key: WorkspaceKey) -> Result:
         if not self.leader.is_leader():
             return None  # the takeover queues every workspace again
@@ -44,7 +55,7 @@ class WorkspaceSync:
                 c.GROUP, c.VERSION, namespace, c.WORKSPACE_PLURAL, name
             )
         except ApiException as exc:
-            if exc.status == 404:
+            if exc.status == NOT_FOUND:
                 return None
             raise
         if workspace["metadata"].get("deletionTimestamp"):
@@ -84,11 +95,13 @@ class WorkspaceSync:
         self.leader.check()
         await patch_status(self.api, c.WORKSPACE_PLURAL, meta["namespace"], meta["name"], changed)
 
-    async def finalize(self, namespace: str, poll: float = 1.0) -> None:
+    async def finalize(self, namespace: str, name: str, poll: float = 2.0) -> None:
         """Finalizer: a workspace going away takes every binding it granted with it. Every
-        replica's Kopf sees the deletion; a standby waits here until it leads (or until the
-        leader has removed the finalizer and Kopf moves on)."""
-        while not self.leader.is_leader():  # noqa: ASYNC110 - a clock-computed predicate, no event
+        replica's Kopf sees the deletion; a standby waits here until it leads, or until the
+        workspace is gone (the leader did the work and removed the finalizer)."""
+        while not self.leader.is_leader():
+            if not await self._exists(namespace, name):
+                return
             await asyncio.sleep(poll)
         rbac = client.RbacAuthorizationV1Api(self.api)
         selector = f"{c.MANAGED_BY_LABEL}={c.MANAGED_BY_VALUE},{c.WORKSPACE_LABEL}={namespace}"
