@@ -149,7 +149,12 @@ def standby_cpu(cp: ControlPlane, logs: Path, groups: int) -> dict[str, Any]:
         t0 = time.monotonic()
         while _metric(port, "scim_operator_leader") != 0 and time.monotonic() - t0 < 120:
             time.sleep(0.5)  # metrics up, and it stands by
-        time.sleep(20)  # first lists of 10,000 groups and users land and are dropped once
+        settle = time.monotonic()
+        while time.monotonic() - settle < 180:  # first lists of 10,000 groups and users land (dropped once)
+            cpu0 = _cpu_seconds(standby.pid)
+            time.sleep(5)
+            if _cpu_seconds(standby.pid) - cpu0 < 0.1:
+                break
         cpu0, w0 = _cpu_seconds(standby.pid), time.monotonic()
         time.sleep(STANDBY_SECONDS)
         cpu = _cpu_seconds(standby.pid) - cpu0
