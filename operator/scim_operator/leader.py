@@ -79,8 +79,8 @@ class LeaderElector:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if release and self.is_leader():
-            with contextlib.suppress(Exception):
-                await self._release()
+            with contextlib.suppress(Exception):  # an unreachable API server must not block the exit
+                await asyncio.wait_for(self._release(), timeout=self._period)
         self._renewed_at = None
         self._transition()
 
