@@ -164,7 +164,7 @@ def standby_cpu(cp: ControlPlane, logs: Path, groups: int) -> dict[str, Any]:
                "cpu_percent_of_core": round(100 * cpu / wall, 3),
                "reconciles": _metric(port, "scim_operator_reconciles_total"),
                "rss_mb": round(rss_mb(standby.pid), 1)}  # fmt: skip
-        print(f"standby beside a leader over {groups} groups: {out['cpu_percent_of_core']}% of a core over "
+        print(f"standby (the Lease held by another replica) over {groups} groups: {out['cpu_percent_of_core']}% of a core over "
               f"{out['seconds']}s, {out['reconciles']:.0f} reconciles, RSS {out['rss_mb']} MB", flush=True)  # fmt: skip
         return out
     finally:
