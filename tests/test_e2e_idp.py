@@ -67,11 +67,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ]  # fmt: skip
         try:
             kube = config.new_client_from_config(config_file=str(cp.kubeconfig))
+            # the API listens before any IdP call (the operator may publish a token sooner)
+            eventually(lambda: _listening(f"http://127.0.0.1:{port}/healthz"), timeout=60)
             yield Stack(cp, kube, f"http://127.0.0.1:{port}{c.SCIM_BASE_PATH}", procs)
         finally:
             for p in procs:
                 p.terminate()
                 p.wait(timeout=20)
+
+
+def _listening(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
 
 
 class Idp:
