@@ -199,6 +199,7 @@ def test_token_secrets_are_listed_and_watched_by_label_only(
                                                       string_data={"password": "hunter2"}))  # fmt: skip
     op = OperatorProcess(kubeconfig, tmp_path / "op.log", allowed="view", identity="replica-s", **FAST_LEASE)
     try:
+        eventually(lambda: holder(kube) == "replica-s", timeout=60)  # start-up is slow on a loaded machine
         workspace_with_token(kube, ns)
         core.patch_namespaced_secret("unlabelled", ns, {"stringData": {"password": "hunter3"}})
         # revocation still works through the label-selected watch: delete the token, a new one comes
