@@ -36,11 +36,11 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: venv binaries lint typecheck  ## ruff, mypy and the whole pytest suite (what CI runs)
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: venv binaries lint typecheck  ## ruff, mypy, the whole pytest suite (what CI runs), branch coverage of the pure modules
+	$(BIN)/pytest --cov --cov-report=term-missing $(PYTEST_ARGS)
 
-unit: venv  ## only the fast tests that need no control plane
-	$(BIN)/pytest -m "not cluster" $(PYTEST_ARGS)
+unit: venv  ## only the fast tests that need no control plane (with branch coverage of the pure modules)
+	$(BIN)/pytest -m "not cluster" --cov --cov-report=term-missing $(PYTEST_ARGS)
 
 run: venv binaries  ## local control plane + operator + SCIM API with a demo workspace
 	$(BIN)/scim-devenv run

@@ -1,4 +1,4 @@
-"""Typed shapes of the three custom resources (spec and status).
+"""Typed shapes of the four custom resources (spec and status).
 
 These pydantic models are the source of truth for the CRD schemas (see ``crds.py``):
 the YAML under ``deploy/crds`` is generated from them and a test keeps the two equal.

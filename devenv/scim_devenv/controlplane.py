@@ -47,6 +47,9 @@ class ControlPlane:
     data_dir: Path | None = None
     controller_manager: bool = False
     startup_timeout: float = 120.0
+    #: An audit policy file: the API server then logs matching requests to ``audit_log``
+    #: (JSON lines), for tests that must see exactly what a client asked for.
+    audit_policy: Path | None = None
     workdir: Path = field(init=False)
     #: kube-apiserver's secure port; etcd's client and peer ports (all free loopback ports).
     port: int = field(init=False, default=0)
@@ -152,7 +155,13 @@ class ControlPlane:
             "--endpoint-reconciler-type=none",
             "--v=0",
         ]
+        if self.audit_policy is not None:
+            args += [f"--audit-policy-file={self.audit_policy}", f"--audit-log-path={self.audit_log}"]
         self._procs.append(("kube-apiserver", processes.spawn(args, logs / "kube-apiserver.log")))
+
+    @property
+    def audit_log(self) -> Path:
+        return self.workdir / "logs" / "audit.log"
 
     def _start_controller_manager(self, kcm: Path, logs: Path) -> None:
         args = [

@@ -1,17 +1,18 @@
-"""``scim-operator``: run the Kopf operator."""
+"""``scim-operator``: parse flags, read settings once, hand them to the composition root."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
-import secrets
 import urllib.parse
 
-import kopf
-
 from scim_core import logs
+
+from . import app
+from .settings import OperatorSettings
 
 
 def liveness_endpoint(value: str) -> str | None:
@@ -35,18 +36,17 @@ def liveness_endpoint(value: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    settings = OperatorSettings.from_env()
     parser = argparse.ArgumentParser(prog="scim-operator")
     parser.add_argument(
-        "--peering",
-        default=os.environ.get("SCIM_PEERING"),
-        help="ClusterKopfPeering name: replicas elect one active operator; standalone when unset",
-    )
+        "--lease", default=settings.lease_name,
+        help="name of the coordination.k8s.io Lease that elects the one active replica",
+    )  # fmt: skip
     parser.add_argument(
-        "--priority",
-        type=int,
-        default=int(os.environ.get("SCIM_PEERING_PRIORITY", "0")) or secrets.randbelow(1_000_000) + 1,
-        help="peering priority (random by default, so replicas of one Deployment differ)",
-    )
+        "--lease-namespace", default=settings.lease_namespace,
+        help="namespace of the Lease (default: this Pod's namespace, $SCIM_LEASE_NAMESPACE)",
+    )  # fmt: skip
+    parser.add_argument("--identity", default=settings.identity, help="holderIdentity in the Lease")
     parser.add_argument(
         "--liveness",
         type=liveness_endpoint,
@@ -61,19 +61,10 @@ def main(argv: list[str] | None = None) -> None:
     logs.configure(args.log_format, logging.DEBUG if args.verbose else logging.INFO)
     # Kopf logs every successful handler call at INFO: keep those out of production logs.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    if args.peering:
-        os.environ["SCIM_PEERING"] = args.peering  # read by the handlers' settings
-    from . import handlers  # noqa: F401  (registers the handlers)
-
-    asyncio.run(
-        kopf.operator(
-            clusterwide=True,
-            standalone=args.peering is None,
-            peering_name=args.peering,
-            priority=args.priority,
-            liveness_endpoint=args.liveness,
-        )
+    settings = dataclasses.replace(
+        settings, lease_name=args.lease, lease_namespace=args.lease_namespace, identity=args.identity
     )
+    asyncio.run(app.run(settings, liveness=args.liveness or None))
 
 
 if __name__ == "__main__":
