@@ -56,7 +56,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             subprocess.Popen(
                 [str(bin_dir / "scim-operator"), "--liveness", f"http://127.0.0.1:{free_port()}/healthz"],
                 env=dict(os.environ, KUBECONFIG=str(sa_kubeconfig(cp, "scim-operator", tmp)), SCIM_METRICS_PORT="0",
-                         SCIM_WORKSPACE_RESYNC_SECONDS="2"),
+                         SCIM_WORKSPACE_RESYNC_SECONDS="2", SCIM_LEASE_NAMESPACE="scim-system"),  # its Lease Role
                 stdout=(tmp / "operator.log").open("wb"), stderr=subprocess.STDOUT,
             ),
             subprocess.Popen(
@@ -67,11 +67,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ]  # fmt: skip
         try:
             kube = config.new_client_from_config(config_file=str(cp.kubeconfig))
+            # the API listens before any IdP call (the operator may publish a token sooner)
+            eventually(lambda: _listening(f"http://127.0.0.1:{port}/healthz"), timeout=60)
             yield Stack(cp, kube, f"http://127.0.0.1:{port}{c.SCIM_BASE_PATH}", procs)
         finally:
             for p in procs:
                 p.terminate()
                 p.wait(timeout=20)
+
+
+def _listening(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
 
 
 class Idp:

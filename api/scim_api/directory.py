@@ -218,13 +218,20 @@ class Directory:
     # ------------------------------------------------------------------ authentication
 
     def _rebuild_tokens(self) -> None:
+        """Hash -> workspace. A hash published by two workspaces is accepted by neither:
+        it cannot tell them apart (the operator refuses it in both, too)."""
         tokens: dict[str, tuple[WorkspaceRef, datetime]] = {}
+        shared: set[str] = set()
         for (ns, name), ws in self.workspaces.items():
             for entry in (ws.get("status") or {}).get("tokenHashes") or []:
                 not_after = _parse_time(entry.get("notAfter"))
                 sha = entry.get("sha256")
                 if not_after is not None and isinstance(sha, str):
+                    if sha in tokens and tokens[sha][0] != WorkspaceRef(ns, name):
+                        shared.add(sha)
                     tokens[sha] = (WorkspaceRef(ns, name), not_after)
+        for sha in shared:
+            del tokens[sha]
         self._tokens = tokens
 
     def workspace_for_token_hash(self, sha256_hex: str) -> WorkspaceRef | None:

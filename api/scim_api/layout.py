@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from scim_core.members import member_json
+
 Member = dict[str, Any]
 
 INLINE_MAX_MEMBERS = 1000
@@ -23,10 +25,6 @@ _ABSENT = object()
 
 def member_bytes(value: str, display: str | None) -> int:
     return len(value.encode()) + len((display or "").encode()) + 32
-
-
-def member_json(value: str, display: str | None) -> Member:
-    return {"value": value, "display": display} if display is not None else {"value": value}
 
 
 @dataclass

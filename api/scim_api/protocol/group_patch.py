@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from scim_core.members import member_json
+
 from ..errors import ScimError, bad_request, invalid_path, mutability, no_target
 from .filters import Node, matches, normalize_attr, parse_filter
 from .listing import candidates
@@ -143,8 +145,8 @@ def parse_members(value: Any) -> dict[str, str | None]:
 
 
 def _member_json(value: str, display: str | None) -> dict[str, Any]:
-    out = {"value": value, "display": display} if display is not None else {"value": value}
-    return out | {"type": "User"}
+    """A member as a value filter sees it (stored form plus its SCIM ``type``)."""
+    return member_json(value, display) | {"type": "User"}
 
 
 @dataclass

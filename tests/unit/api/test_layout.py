@@ -12,9 +12,9 @@ from scim_api.layout import (
     Slot,
     SlotWrite,
     member_bytes,
-    member_json,
     plan_members,
 )
+from scim_core.members import member_json
 
 
 def _slots(inline: int, *shards: int) -> list[Slot]:
