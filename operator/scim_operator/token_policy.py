@@ -19,6 +19,7 @@ from typing import Any
 
 from scim_core import constants as c
 from scim_core import tokens
+from scim_core.timestamps import format_utc, parse_time
 
 ISSUED_AT = f"{c.GROUP}/issued-at"
 NOT_AFTER = f"{c.GROUP}/not-after"
@@ -32,19 +33,6 @@ TOKEN_SECRET_LABEL = f"{c.GROUP}/token-for"
 PREVIOUS_KEY = "previous-token"
 #: Longest token lifetime: keeps every expiry a representable date (the CRD says the same).
 MAX_LIFETIME = timedelta(days=tokens.MAX_DURATION_DAYS)
-
-
-def _iso(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse(ts: str | None) -> datetime | None:
-    if not ts:
-        return None
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _seconds(delta: timedelta) -> str:
@@ -103,7 +91,7 @@ class PublishedHash:
         return {
             "sha256": self.sha256,
             "fingerprint": self.fingerprint,
-            "notAfter": _iso(self.not_after),
+            "notAfter": format_utc(self.not_after),
         }
 
 
@@ -174,19 +162,19 @@ def plan_token(
     # Caps: an issue time is never in the future, a token never outlives ``lifetime`` from
     # it, a previous token never outlives ``gracePeriod`` from the rotation (= the current
     # token's issue time) nor the current token.
-    written_issued = _parse(secret.annotations.get(ISSUED_AT))
+    written_issued = parse_time(secret.annotations.get(ISSUED_AT))
     issued = min(written_issued or secret.created or now, now)
-    written_not_after = _parse(secret.annotations.get(NOT_AFTER))
+    written_not_after = parse_time(secret.annotations.get(NOT_AFTER))
     not_after = min(written_not_after or issued + lifetime, issued + lifetime)
-    written_previous = _parse(secret.annotations.get(PREVIOUS_NOT_AFTER))
+    written_previous = parse_time(secret.annotations.get(PREVIOUS_NOT_AFTER))
     previous_until = (
         min(written_previous, issued + grace, not_after) if written_previous is not None else None
     )
     plan = TokenPlan()
     if written_issued != issued or written_not_after != not_after:
-        plan.annotations = {ISSUED_AT: _iso(issued), NOT_AFTER: _iso(not_after)}
+        plan.annotations = {ISSUED_AT: format_utc(issued), NOT_AFTER: format_utc(not_after)}
     if previous_until is not None and previous_until != written_previous:
-        plan.annotations[PREVIOUS_NOT_AFTER] = _iso(previous_until)
+        plan.annotations[PREVIOUS_NOT_AFTER] = format_utc(previous_until)
 
     asked = bool(rotate_request) and secret.annotations.get(ROTATION_HANDLED) != rotate_request
     due = now >= not_after - grace
@@ -205,7 +193,7 @@ def plan_token(
             plan.write_previous = ""  # grace period over: drop it
     plan.valid = True
     plan.reason = "TokenActive"
-    plan.message = f"Token {plan.hashes[0].fingerprint} valid until {_iso(not_after)}"
+    plan.message = f"Token {plan.hashes[0].fingerprint} valid until {format_utc(not_after)}"
     return plan
 
 
@@ -222,14 +210,14 @@ def _rotated(
     previous_until = min(now + grace, not_after)
     rotated = _fresh(tokens.generate_token(), now, lifetime)
     rotated.write_previous = old if previous_until > now else ""
-    rotated.annotations[PREVIOUS_NOT_AFTER] = _iso(previous_until)
+    rotated.annotations[PREVIOUS_NOT_AFTER] = format_utc(previous_until)
     if rotate_request:
         rotated.annotations[ROTATION_HANDLED] = rotate_request
     if previous_until > now:
         rotated.hashes.append(_published(old, previous_until))
     rotated.event = (
         "Rotated the workspace token on request" if asked else "Rotated the workspace token before expiry"
-    ) + (f"; the previous one stays valid until {_iso(previous_until)}" if previous_until > now else "")
+    ) + (f"; the previous one stays valid until {format_utc(previous_until)}" if previous_until > now else "")
     return rotated
 
 
@@ -306,9 +294,9 @@ def _fresh(token: str, now: datetime, lifetime: timedelta, create: bool = False)
     return TokenPlan(
         write_token=token,
         create=create,
-        annotations={ISSUED_AT: _iso(now), NOT_AFTER: _iso(not_after)},
+        annotations={ISSUED_AT: format_utc(now), NOT_AFTER: format_utc(not_after)},
         hashes=[published],
         valid=True,
         reason="TokenActive",
-        message=f"Token {published.fingerprint} valid until {_iso(not_after)}",
+        message=f"Token {published.fingerprint} valid until {format_utc(not_after)}",
     )
