@@ -19,13 +19,13 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
-# Only what the wheel is built from (pyproject: packages under core/, api/, operator/,
-# devenv/; README.md is the package's readme).
+# Only what the runtime wheel is built from (pyproject: packages under core/, api/,
+# operator/; README.md is the package's readme). The dev environment (devenv/, its own
+# package) is not part of the image; tests/test_packaging.py builds from these same lines.
 COPY pyproject.toml README.md ./
 COPY core/ core/
 COPY api/ api/
 COPY operator/ operator/
-COPY devenv/ devenv/
 
 # Builds the project wheel and installs it with its dependencies (binary wheels where they
 # exist: the slim image has no compiler), checks both entry points start, then drops pip.

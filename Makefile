@@ -4,16 +4,21 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+# The runtime package (pyproject.toml) and the dev environment (devenv/pyproject.toml, kept
+# out of the runtime wheel and image): a change to either re-installs both. devenv goes
+# second because older scim-kube installs owned its `scim-devenv` script.
+PYPROJECTS := pyproject.toml devenv/pyproject.toml
+STAMP := $(VENV)/.installed-$(shell cat $(PYPROJECTS) | sha256sum | cut -c1-12)
 PYTEST_ARGS ?=
 
 .PHONY: venv binaries crds lint typecheck test unit run bench bench-api bench-operator clean
 
-$(STAMP): pyproject.toml
+$(STAMP): $(PYPROJECTS)
 	rm -f $(VENV)/.installed-*
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ./devenv
 	touch $@
 
 venv: $(STAMP)
@@ -31,11 +36,11 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: venv binaries lint typecheck  ## ruff, mypy and the whole pytest suite (what CI runs)
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: venv binaries lint typecheck  ## ruff, mypy, the whole pytest suite (what CI runs), branch coverage of the pure modules
+	$(BIN)/pytest --cov --cov-report=term-missing $(PYTEST_ARGS)
 
-unit: venv  ## only the fast tests that need no control plane
-	$(BIN)/pytest -m "not cluster" $(PYTEST_ARGS)
+unit: venv  ## only the fast tests that need no control plane (with branch coverage of the pure modules)
+	$(BIN)/pytest -m "not cluster" --cov --cov-report=term-missing $(PYTEST_ARGS)
 
 run: venv binaries  ## local control plane + operator + SCIM API with a demo workspace
 	$(BIN)/scim-devenv run

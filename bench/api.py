@@ -7,6 +7,9 @@ with the Go load generator (keep-alive HTTP, N concurrent clients):
   - PATCH add-member through SCIM vs the raw API-server JSON Patch on the same kind of object,
     same client and concurrency;
   - a 50,000-member group built with PATCH adds of 100, read back in full; largest stored object;
+  - a 1,000-operation PATCH on that group (500 ``members[value eq …]`` removals spread over
+    every object + 500 additions), three times, with /healthz polled meanwhile (its slowest
+    answer shows how long the event loop was held);
   - API memory (RSS).
 Prints a table and writes bench/results/api.json. Sizes: BENCH_GROUPS, BENCH_USERS, BENCH_BIG.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -160,6 +164,9 @@ def main() -> None:
                 "members": len(full["members"]), "build_seconds": round(build_s, 1), "read_seconds": round(read_s, 2),
                 "largest_object_bytes": max(sizes),
             }  # fmt: skip
+            results["thousand_op_patch"] = _thousand_op_patch(
+                base, token, f"http://127.0.0.1:{port}/healthz", big
+            )
             results["api_rss_mb_end"] = round(rss_mb(api.pid), 1)
             print(f"big group: {len(full['members'])} members built in {build_s:.1f}s (100 per PATCH), read in "
                   f"{read_s:.2f}s; largest stored object {max(sizes)} bytes; API RSS {results['api_rss_mb_end']} MB",
@@ -168,11 +175,12 @@ def main() -> None:
             api.terminate()
             api.wait(timeout=20)
 
-    g, u, p, b = (
+    g, u, p, b, t = (
         results["groups_filter"],
         results["users_filter"],
         results["patch_add_member"],
         results["big_group"],
+        results["thousand_op_patch"],
     )
     verdicts = [
         check("GET /Groups filter p99 < 2 ms (1 client)", g["one_client"]["p99_ms"] < 2.0),
@@ -182,10 +190,54 @@ def main() -> None:
         check("PATCH add-member >= 70% of raw API-server rate", p["ratio"] >= 0.7),
         check(f"{BIG}-member group read back in full", b["members"] == BIG),
         check("no stored object above 1 MiB", b["largest_object_bytes"] < 1024 * 1024),
+        check(f"1,000-op PATCH on {BIG} members < 1 s (slowest of 3)", max(t["seconds"]) < 1.0),
+        check("/healthz answered within 0.5 s meanwhile", t["healthz_max_ms"] < 500),
     ]
     results["verdicts"] = verdicts
     print("\n".join(verdicts))
     print(f"written {save('api', results)}")
+
+
+def _thousand_op_patch(base: str, token: str, healthz: str, gid: str) -> dict[str, Any]:
+    """Three 1,000-operation PATCHes on the big group, alternating removals and additions,
+    while a thread polls /healthz; the time of each and the slowest /healthz answer."""
+    removed = [f"usr-{i:06d}" for i in range(0, BIG, max(1, BIG // 500))][:500]
+    extra = [f"extra-{i:04d}" for i in range(1000 - len(removed))]
+
+    def ops(out: list[str], into: list[str]) -> list[dict[str, Any]]:
+        return [{"op": "remove", "path": f'members[value eq "{v}"]'} for v in out] + [
+            {"op": "add", "path": "members", "value": [{"value": v}]} for v in into
+        ]
+
+    slowest = 0.0
+    done = threading.Event()
+
+    def probe() -> None:
+        nonlocal slowest
+        while not done.is_set():
+            t0 = time.monotonic()
+            with urllib.request.urlopen(healthz, timeout=30) as r:
+                r.read()
+            slowest = max(slowest, time.monotonic() - t0)
+            time.sleep(0.01)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    seconds = []
+    try:
+        for out, into in ((removed, extra), (extra, removed), (removed, extra)):
+            t0 = time.monotonic()
+            _request(
+                f"{base}/Groups/{gid}", token, "PATCH", {"schemas": [PATCH], "Operations": ops(out, into)}
+            )
+            seconds.append(round(time.monotonic() - t0, 3))
+    finally:
+        done.set()
+        prober.join()
+    members = len(_request(f"{base}/Groups/{gid}?attributes=members", token)["members"])
+    print(f"1,000-op PATCH on {members} members: {seconds} s; slowest /healthz meanwhile "
+          f"{slowest * 1000:.0f} ms", flush=True)  # fmt: skip
+    return {"seconds": seconds, "healthz_max_ms": round(slowest * 1000, 1), "members_after": members}
 
 
 def _all_objects(cp: ControlPlane) -> list[dict[str, Any]]:

@@ -5,8 +5,11 @@
 2. Offboarding: deactivating a user who is in 100 groups; time until no binding names them.
 3. Cold start: with 10,000 ScimGroups and 10,000 ScimUsers already reconciled, a new
    operator process gets through all of them; time, writes (must be 0) and RSS.
+4. Standby: a second replica beside that leader, once its caches are full, over
+   BENCH_STANDBY_SECONDS (30): CPU in % of one core (target < 1 %), reconciles (must be 0).
 Prints a table and writes bench/results/operator.json. Sizes: BENCH_GROUPS (1000),
 BENCH_COLD_GROUPS (10000), BENCH_USERS (10000), BENCH_RATE (20/s), BENCH_SECONDS (20).
+BENCH_ONLY=standby runs only the seeding and step 4 (bench/results/operator-standby.json).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import random
 import threading
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,7 @@ COLD_GROUPS = int(os.environ.get("BENCH_COLD_GROUPS", "10000"))
 USERS = int(os.environ.get("BENCH_USERS", "10000"))
 RATE = float(os.environ.get("BENCH_RATE", "20"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
+STANDBY_SECONDS = float(os.environ.get("BENCH_STANDBY_SECONDS", "30"))
 NS = "bench"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 STAR = "usr-star"  # member of the first 100 groups, deactivated in step 2
@@ -123,12 +128,77 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[int(p * (len(ordered) - 1))] if ordered else 0.0
 
 
-def _start_operator(cp: ControlPlane, log: Path) -> tuple[Any, int]:
+def _start_operator(cp: ControlPlane, log: Path, identity: str = "bench-leader") -> tuple[Any, int]:
     port = free_port()
-    proc = start_process([bin_path("scim-operator"), "--liveness", f"http://127.0.0.1:{free_port()}/healthz"],
+    proc = start_process([bin_path("scim-operator"), "--liveness", f"http://127.0.0.1:{free_port()}/healthz",
+                          "--identity", identity],
                          {"KUBECONFIG": str(cp.kubeconfig), "SCIM_METRICS_PORT": str(port), "SCIM_LOG_FORMAT": "json",
                           "SCIM_WORKSPACE_RESYNC_SECONDS": "30"}, log)  # fmt: skip
     return proc, port
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def standby_cpu(cp: ControlPlane, logs: Path, groups: int) -> dict[str, Any]:
+    """A standby replica beside a running leader: its CPU once its caches are full."""
+    standby, port = _start_operator(cp, logs / "bench-operator-standby.log", identity="bench-standby")
+    try:
+        t0 = time.monotonic()
+        while _metric(port, "scim_operator_leader") != 0 and time.monotonic() - t0 < 120:
+            time.sleep(0.5)  # metrics up, and it stands by
+        settle = time.monotonic()
+        while time.monotonic() - settle < 180:  # first lists of 10,000 groups and users land (dropped once)
+            cpu0 = _cpu_seconds(standby.pid)
+            time.sleep(5)
+            if _cpu_seconds(standby.pid) - cpu0 < 0.1:
+                break
+        cpu0, w0 = _cpu_seconds(standby.pid), time.monotonic()
+        time.sleep(STANDBY_SECONDS)
+        cpu = _cpu_seconds(standby.pid) - cpu0
+        wall = time.monotonic() - w0
+        out = {"groups": groups, "seconds": round(wall, 1), "cpu_seconds": round(cpu, 3),
+               "cpu_percent_of_core": round(100 * cpu / wall, 3),
+               "reconciles": _metric(port, "scim_operator_reconciles_total"),
+               "rss_mb": round(rss_mb(standby.pid), 1)}  # fmt: skip
+        print(f"standby (the Lease held by another replica) over {groups} groups: {out['cpu_percent_of_core']}% of a core over "
+              f"{out['seconds']}s, {out['reconciles']:.0f} reconciles, RSS {out['rss_mb']} MB", flush=True)  # fmt: skip
+        return out
+    finally:
+        standby.terminate()
+        standby.wait(timeout=60)
+
+
+def main_standby_only() -> None:
+    """Seed COLD_GROUPS groups and USERS users; the Lease held by another identity (a leader
+    that writes nothing, so no hour-long seeding of bindings is needed); measure a standby."""
+    logs = Path(os.environ.get("BENCH_LOG_DIR", "/tmp"))
+    with ControlPlane() as cp:
+        install_crds(cp)
+        kube = config.new_client_from_config(config_file=str(cp.kubeconfig))
+        workspace_with_token(cp, NS, {"displayName": "Bench",
+                                      "roleMappings": [{"name": "all", "groups": {"pattern": ".*"}, "clusterRole": "view"}]})  # fmt: skip
+        users = [{"apiVersion": c.API_VERSION, "kind": c.USER_KIND, "metadata": {"name": f"usr-{i:06d}"},
+                  "spec": {"userName": f"user{i:06d}@example.com"}} for i in range(USERS)]  # fmt: skip
+        asyncio.run(create_many(cp, NS, c.USER_PLURAL, users))
+        asyncio.run(create_many(cp, NS, c.GROUP_PLURAL, _groups(0, COLD_GROUPS)))
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        client.CoordinationV1Api(kube).create_namespaced_lease("default", {
+            "metadata": {"name": "scim-operator"},
+            "spec": {"holderIdentity": "bench-holder", "leaseDurationSeconds": 3600,
+                     "acquireTime": now, "renewTime": now, "leaseTransitions": 0},
+        })  # fmt: skip
+        result = {"standby": standby_cpu(cp, logs, COLD_GROUPS)}
+    sb = result["standby"]
+    result["verdicts"] = [
+        check("standby CPU < 1 % of a core", sb["cpu_percent_of_core"] < 1.0),
+        check("standby reconciles nothing", sb["reconciles"] == 0),
+    ]
+    print("\n".join(result["verdicts"]))
+    print(f"written {save('operator-standby', result)}")
 
 
 def _wait_bound(kube: client.ApiClient, expected: int, timeout: float) -> float:
@@ -270,6 +340,8 @@ def main() -> None:
                                      "objects_changed": changed, "operator_rss_mb": round(rss_mb(operator.pid), 1)}  # fmt: skip
             print(f"cold start over {COLD_GROUPS} groups: {cold:.1f}s, {writes:.0f} binding writes, {changed} objects changed, "
                   f"RSS {results['cold_start']['operator_rss_mb']} MB", flush=True)  # fmt: skip
+            # 4. a standby replica beside this leader
+            results["standby"] = standby_cpu(cp, logs, COLD_GROUPS)
         finally:
             operator.terminate()
             operator.wait(timeout=60)
@@ -281,6 +353,8 @@ def main() -> None:
         check("cold start < 60 s", cs["seconds"] < 60),
         check("cold start with zero writes", cs["binding_writes"] == 0 and cs["objects_changed"] == 0),
         check("operator RSS < 400 MB", cs["operator_rss_mb"] < 400),
+        check("standby CPU < 1 % of a core", results["standby"]["cpu_percent_of_core"] < 1.0),
+        check("standby reconciles nothing", results["standby"]["reconciles"] == 0),
     ]
     results["verdicts"] = verdicts
     print("\n".join(verdicts))
@@ -309,4 +383,4 @@ def _versions(cp: ControlPlane) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    main()
+    main_standby_only() if os.environ.get("BENCH_ONLY") == "standby" else main()

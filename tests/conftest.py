@@ -66,20 +66,40 @@ def impersonate(control_plane: ControlPlane) -> Iterator[Callable[..., client.Ap
 
 @pytest.fixture(scope="session")
 def operator_running(control_plane: ControlPlane) -> Iterator[None]:
-    """The real operator (Kopf) in a background thread for the whole session."""
+    """The real operator, built by its composition root (``scim_operator.app.run``), in a
+    background thread with its own event loop for the whole session."""
+    import asyncio
+    import dataclasses
     import os
+    import threading
+
+    from scim_operator import app
+    from scim_operator.settings import OperatorSettings
 
     os.environ["KUBECONFIG"] = str(control_plane.kubeconfig)
-    os.environ.setdefault("SCIM_WORKSPACE_RESYNC_SECONDS", "1")
-    from kopf.testing import KopfRunner
-
-    runner = KopfRunner(
-        ["run", "--standalone", "--all-namespaces", "-m", "scim_operator.handlers"],
-        timeout=60,
+    settings = dataclasses.replace(
+        OperatorSettings.from_env({}),
+        workspace_resync_seconds=1.0,
+        metrics_port=0,
+        lease_namespace="default",
+        identity="session-operator",
     )
-    with runner:
-        yield
-    assert runner.exception is None or isinstance(runner.exception, SystemExit), runner.exception
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            asyncio.run(app.run(settings, liveness=None, stop_flag=stop))
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=serve, name="scim-operator", daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "the operator did not stop"
+    assert not failure, failure
 
 
 @pytest.fixture(scope="session")

@@ -287,7 +287,7 @@ def test_rendered_objects_accepted_by_api_server(
     assert out.count("(server dry run)") == len(pods), out
     kinds = {o["kind"] for o in objects}
     assert {"Deployment", "Service", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"} <= kinds
-    assert "ClusterKopfPeering" in kinds
+    assert {"Role", "RoleBinding"} <= kinds  # the operator's leader-election Lease
 
 
 @pytest.mark.cluster
@@ -425,11 +425,8 @@ def test_chart_crds_are_copies_of_deploy_crds() -> None:
         assert chart_crds[name] == text, (
             f"charts/scim-kube/crds/{name} differs from deploy/crds: copy it again"
         )
-    peering = yaml.safe_load(chart_crds["clusterkopfpeerings.kopf.dev.yaml"])
-    assert peering["spec"]["scope"] == "Cluster" and peering["spec"]["group"] == "kopf.dev"
-    assert peering["spec"]["names"]["kind"] == "ClusterKopfPeering"
-    status = peering["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
-    assert status == {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    # leadership is a coordination.k8s.io Lease: no Kopf peering CRD is shipped
+    assert not any("kopf.dev" in name for name in chart_crds)
 
 
 @pytest.mark.parametrize(("component", "file"), [("api", "api.yaml"), ("operator", "operator.yaml")])
@@ -454,12 +451,30 @@ def test_chart_rbac_equals_deploy_rbac(helm: Path, component: str, file: str) ->
     one(rendered, "ServiceAccount", name)
     deployment = one(rendered, "Deployment", name)
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == name
+    # the operator's only namespaced grant: its leader-election Lease, as in deploy/rbac
+    want_roles = [o for o in expected if o["kind"] == "Role"]
+    got_roles = [o for o in find(rendered, "Role") if o["metadata"]["name"].startswith(name)]
+    assert len(got_roles) == len(want_roles) == (1 if component == "operator" else 0)
+    for got_role, want_role in zip(got_roles, want_roles, strict=True):
+        assert got_role["metadata"]["namespace"] == NAMESPACE
+        lease = f"{RELEASE}-operator"
+        assert rules_of(got_role) == rules_of(
+            {"rules": [{**r, **({"resourceNames": [lease]} if r.get("resourceNames") else {})}
+                       for r in want_role["rules"]]}
+        )  # fmt: skip
+        got_rb = one(rendered, "RoleBinding", got_role["metadata"]["name"])
+        assert got_rb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                     "name": got_role["metadata"]["name"]}  # fmt: skip
+        assert got_rb["subjects"] == [{"kind": "ServiceAccount", "name": name, "namespace": NAMESPACE}]
     # nothing else in the chart grants anything
     assert {o["metadata"]["name"] for o in find(rendered, "ClusterRole")} == {
         f"{RELEASE}-api",
         f"{RELEASE}-operator",
     }
-    assert not find(rendered, "Role") and not find(rendered, "RoleBinding")
+    assert {o["metadata"]["name"] for o in find(rendered, "Role")} == {f"{RELEASE}-operator-leader-election"}
+    assert {o["metadata"]["name"] for o in find(rendered, "RoleBinding")} == {
+        f"{RELEASE}-operator-leader-election"
+    }
 
 
 @pytest.mark.parametrize("values", VALUE_SETS, ids=VALUE_IDS)
@@ -542,6 +557,7 @@ def test_api_and_operator_settings_come_from_values(helm: Path, monkeypatch: pyt
         "0.0.0.0",  # noqa: S104  (the pod listens on all its interfaces)
         a["port"], a["maxResults"], a["ratePerSecond"], a["rateBurst"], a["maxBodyBytes"],
     )  # fmt: skip
+    assert got.max_group_members == a["maxGroupMembers"]
     assert api["ports"] == [{"name": "http", "containerPort": a["port"], "protocol": "TCP"}]
     assert api["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert api["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
@@ -557,11 +573,17 @@ def test_api_and_operator_settings_come_from_values(helm: Path, monkeypatch: pyt
     assert got_op.workspace_resync_seconds == o["workspaceResyncSeconds"]
 
 
-def test_operator_peering_object_and_replicas(helm: Path) -> None:
+def test_operator_lease_and_replicas(helm: Path) -> None:
     rendered = render(helm)
-    one(rendered, "ClusterKopfPeering", RELEASE)
     op = container(rendered, f"{RELEASE}-operator")
-    assert op["command"][:3] == ["scim-operator", "--peering", RELEASE]
+    assert op["command"][:5] == [
+        "scim-operator",
+        "--lease",
+        f"{RELEASE}-operator",
+        "--lease-namespace",
+        NAMESPACE,
+    ]
+    assert not find(rendered, "ClusterKopfPeering")
     assert "--liveness" in op["command"]
     assert op["command"][op["command"].index("--liveness") + 1] == "http://0.0.0.0:8081/healthz"
     assert op["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}

@@ -62,7 +62,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             subprocess.Popen(
                 [str(bin_dir / "scim-operator"), "--liveness", f"http://127.0.0.1:{free_port()}/healthz"],
                 env=dict(os.environ, KUBECONFIG=str(sa_kubeconfig(cp, "scim-operator", tmp)), SCIM_METRICS_PORT="0",
-                         SCIM_WORKSPACE_RESYNC_SECONDS="2"),
+                         SCIM_WORKSPACE_RESYNC_SECONDS="2", SCIM_LEASE_NAMESPACE="scim-system"),  # its Lease Role
                 stdout=(tmp / "operator.log").open("wb"), stderr=subprocess.STDOUT,
             ),
         ] + [

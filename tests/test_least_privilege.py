@@ -107,19 +107,23 @@ class OperatorProcess:
     """``scim-operator`` as a child process with its own kubeconfig, metrics and liveness."""
 
     def __init__(
-        self, kubeconfig: Path, log: Path, allowed: str, peering: str | None = None, priority: int = 0
+        self, kubeconfig: Path, log: Path, allowed: str, identity: str = "scim-operator-test", **env: str
     ) -> None:
         self.metrics = free_port()
         self.liveness = free_port()
+        self.identity = identity
         env = dict(os.environ, KUBECONFIG=str(kubeconfig), SCIM_METRICS_PORT=str(self.metrics),
-                   SCIM_ALLOWED_CLUSTER_ROLES=allowed, SCIM_WORKSPACE_RESYNC_SECONDS="2")  # fmt: skip
+                   SCIM_ALLOWED_CLUSTER_ROLES=allowed, SCIM_WORKSPACE_RESYNC_SECONDS="2",
+                   SCIM_LEASE_NAMESPACE="scim-system", **env)  # fmt: skip
         args = [
             str(Path(sys.executable).parent / "scim-operator"),
             "--liveness",
             f"http://127.0.0.1:{self.liveness}/healthz",
+            "--identity",
+            identity,
+            "--log-format",
+            "plain",
         ]
-        if peering:
-            args += ["--peering", peering, "--priority", str(priority)]
         self.proc = subprocess.Popen(
             args,
             env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
@@ -270,53 +274,3 @@ def test_restart_without_churn(
         assert _rv(kube, ns) == before
     finally:
         op.stop()
-
-
-def test_peering_one_active_replica(
-    private_cluster: tuple[ControlPlane, client.ApiClient], tmp_path: Path
-) -> None:
-    cp, kube = private_cluster
-    cp.apply(
-        [{"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": "scim-operator"}}]
-    )
-    kubeconfig = sa_kubeconfig(cp, "scim-operator", tmp_path)
-    ns = "peers"
-    client.CoreV1Api(kube).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
-    create_workspace(
-        kube, ns, roleMappings=[{"name": "all", "groups": {"pattern": ".*"}, "clusterRole": "view"}]
-    )
-    create_user(kube, ns, "usr-p", "p@example.com")
-    low = OperatorProcess(
-        kubeconfig, tmp_path / "low.log", allowed="view", peering="scim-operator", priority=10
-    )
-    high = OperatorProcess(
-        kubeconfig, tmp_path / "high.log", allowed="view", peering="scim-operator", priority=20
-    )
-    api = client.CustomObjectsApi(kube)
-    rbac = client.RbacAuthorizationV1Api(kube)
-    try:
-        eventually(
-            lambda: (
-                low.metric("scim_operator_reconciles_total") >= 0
-                and high.metric("scim_operator_reconciles_total") >= 0
-            )
-        )
-        time.sleep(5)  # peers see each other; the lower priority pauses
-        low_before = low.metric("scim_operator_reconciles_total")
-        api.create_namespaced_custom_object(c.GROUP, c.VERSION, ns, c.GROUP_PLURAL, {
-            "apiVersion": c.API_VERSION, "kind": c.GROUP_KIND, "metadata": {"name": "grp-p1"},
-            "spec": {"displayName": "P1", "members": [{"value": "usr-p"}]},
-        })  # fmt: skip
-        eventually(lambda: rbac.read_namespaced_role_binding("scim-grp-p1-all", ns), timeout=30)
-        assert low.metric("scim_operator_reconciles_total") == low_before  # paused in favour of `high`
-        high.stop()
-        api.create_namespaced_custom_object(c.GROUP, c.VERSION, ns, c.GROUP_PLURAL, {
-            "apiVersion": c.API_VERSION, "kind": c.GROUP_KIND, "metadata": {"name": "grp-p2"},
-            "spec": {"displayName": "P2", "members": [{"value": "usr-p"}]},
-        })  # fmt: skip
-        eventually(
-            lambda: rbac.read_namespaced_role_binding("scim-grp-p2-all", ns), timeout=60
-        )  # `low` took over
-    finally:
-        high.stop()
-        low.stop()

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import base64
+import functools
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from scim_core import constants as c
-from scim_core.tokens import token_sha256
-from scim_operator.token_policy import ROTATE_REQUEST
+from scim_core.crds import all_crds
+from scim_core.tokens import generate_token, token_sha256
+from scim_operator.token_policy import NOT_AFTER, PREVIOUS_NOT_AFTER, ROTATE_REQUEST, TOKEN_SECRET_LABEL
 
 from .helpers import (
     condition,
@@ -49,7 +56,10 @@ def test_token_generated_owned_and_published(kube: client.ApiClient, namespace: 
 def test_weak_hand_made_token_refused(kube: client.ApiClient, namespace: str) -> None:
     client.CoreV1Api(kube).create_namespaced_secret(
         namespace,
-        client.V1Secret(metadata=client.V1ObjectMeta(name="scim-token"), string_data={"token": "hunter2"}),
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="scim-token", labels={TOKEN_SECRET_LABEL: "ws"}),
+            string_data={"token": "hunter2"},
+        ),
     )
     create_workspace(kube, namespace)
 
@@ -111,6 +121,7 @@ def test_expired_token_rotated(kube: client.ApiClient, namespace: str) -> None:
         client.V1Secret(
             metadata=client.V1ObjectMeta(
                 name="scim-token",
+                labels={TOKEN_SECRET_LABEL: "ws"},  # handed to the workspace by its admin
                 annotations={
                     f"{c.GROUP}/issued-at": "2020-01-01T00:00:00Z",
                     f"{c.GROUP}/not-after": "2020-02-01T00:00:00Z",
@@ -122,3 +133,174 @@ def test_expired_token_rotated(kube: client.ApiClient, namespace: str) -> None:
     create_workspace(kube, namespace)
     new = eventually(lambda: (t := read_token(kube, namespace)) != strong and t)
     eventually(lambda: _hashes(kube, namespace) == {token_sha256(new)})  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------- hardening (issue 8)
+
+
+def _secret(
+    kube: client.ApiClient,
+    namespace: str,
+    data: dict[str, str],
+    name: str = "scim-token",
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> client.V1Secret:
+    meta = client.V1ObjectMeta(name=name, labels=labels, annotations=annotations)
+    return client.CoreV1Api(kube).create_namespaced_secret(
+        namespace, client.V1Secret(metadata=meta, string_data=data)
+    )
+
+
+def _token_condition(kube: client.ApiClient, namespace: str, reason: str) -> dict[str, Any] | None:
+    cond = condition(get_workspace(kube, namespace), "TokenValid")
+    return cond if cond and cond["reason"] == reason else None
+
+
+def _warned(kube: client.ApiClient, namespace: str, reason: str) -> bool:
+    events = client.CoreV1Api(kube).list_namespaced_event(namespace).items
+    return any(e.type == "Warning" and e.reason == reason for e in events)
+
+
+LABEL = {TOKEN_SECRET_LABEL: "ws"}
+
+
+def test_arbitrary_secret_is_never_adopted(kube: client.ApiClient, namespace: str) -> None:
+    """``spec.token.secretName`` naming a Secret of the namespace that was not made for the
+    workspace: refused, never read as a token, never modified."""
+    before = _secret(kube, namespace, {"token": generate_token(), "password": "db"}, name="app-db")
+    create_workspace(kube, namespace, token={"secretName": "app-db"})
+    cond = eventually(lambda: _token_condition(kube, namespace, "SecretNotAdopted"))
+    assert cond["status"] == "False"
+    eventually(lambda: _warned(kube, namespace, "SecretNotAdopted"))
+    assert _hashes(kube, namespace) == set()
+    assert condition(get_workspace(kube, namespace), "Ready")["status"] == "False"  # type: ignore[index]
+    after = client.CoreV1Api(kube).read_namespaced_secret("app-db", namespace)
+    assert after.metadata.resource_version == before.metadata.resource_version  # untouched
+    # the admin hands the Secret over by labelling it: then it is adopted
+    client.CoreV1Api(kube).patch_namespaced_secret("app-db", namespace, {"metadata": {"labels": LABEL}})
+    eventually(lambda: _token_condition(kube, namespace, "TokenActive"))
+    assert _hashes(kube, namespace) == {token_sha256(read_token(kube, namespace, "app-db") or "")}
+
+
+def test_weak_previous_token_is_not_published(kube: client.ApiClient, namespace: str) -> None:
+    current = generate_token()
+    soon = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _secret(
+        kube, namespace, {"token": current, "previous-token": "hunter2"}, labels=LABEL,
+        annotations={PREVIOUS_NOT_AFTER: soon},
+    )  # fmt: skip
+    create_workspace(kube, namespace)
+    eventually(lambda: _token_condition(kube, namespace, "TokenActive"))
+    assert _hashes(kube, namespace) == {token_sha256(current)}
+    eventually(lambda: _warned(kube, namespace, "WeakPreviousToken"))
+    secret = client.CoreV1Api(kube).read_namespaced_secret("scim-token", namespace)
+    assert "previous-token" not in (secret.data or {})  # dropped
+    assert _hashes(kube, namespace) == {token_sha256(current)}
+
+
+def test_hand_set_not_after_is_capped(kube: client.ApiClient, namespace: str) -> None:
+    current = generate_token()
+    _secret(
+        kube, namespace, {"token": current}, labels=LABEL,
+        annotations={NOT_AFTER: "2099-01-01T00:00:00Z"},
+    )  # fmt: skip
+    create_workspace(kube, namespace, token={"lifetime": "2d", "gracePeriod": "1h"})
+    eventually(lambda: _token_condition(kube, namespace, "TokenActive"))
+    expires = get_workspace(kube, namespace)["status"]["tokenExpiresAt"]
+    limit = datetime.now(UTC) + timedelta(days=2)
+    assert datetime.fromisoformat(expires.replace("Z", "+00:00")) <= limit
+    notes = client.CoreV1Api(kube).read_namespaced_secret("scim-token", namespace).metadata.annotations
+    assert notes[NOT_AFTER] == expires  # the Secret is corrected: the cap holds
+
+
+@pytest.mark.parametrize(
+    ("token", "needle"),
+    [
+        ({"lifetime": "1h", "gracePeriod": "1h"}, "gracePeriod must be shorter than lifetime"),
+        ({"lifetime": "1h", "gracePeriod": "90m"}, "gracePeriod must be shorter than lifetime"),
+        ({"lifetime": "1d", "gracePeriod": "24h"}, "gracePeriod must be shorter than lifetime"),
+        ({"lifetime": "12h"}, "gracePeriod must be shorter than lifetime"),  # default grace 24h
+        ({"lifetime": "36501d"}, "lifetime must be at most 36500d"),
+        ({"lifetime": "99999999999999999d"}, "lifetime"),
+    ],
+)
+def test_crd_requires_grace_shorter_than_lifetime(
+    kube: client.ApiClient, namespace: str, token: dict[str, str], needle: str
+) -> None:
+    with pytest.raises(ApiException) as err:
+        create_workspace(kube, namespace, token=token)
+    assert err.value.status == 422 and needle in str(err.value.body)
+    create_workspace(kube, namespace, token={"lifetime": "1h", "gracePeriod": "59m"})  # accepted
+
+
+@pytest.fixture
+def crd_without_token_rules(kube: client.ApiClient) -> Iterator[None]:
+    """The ScimWorkspace CRD as an older release shipped it (no CEL rule on the token
+    settings), so a workspace can slip past the schema; restored afterwards."""
+    ext = client.ApiextensionsV1Api(kube)
+    name = f"{c.WORKSPACE_PLURAL}.{c.GROUP}"
+    path = "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/token/x-kubernetes-validations"
+    ext.patch_custom_resource_definition(name, [{"op": "remove", "path": path}])
+    try:
+        yield
+    finally:
+        crd = next(x for x in all_crds() if x["metadata"]["name"] == name)
+        live = ext.read_custom_resource_definition(name)
+        crd["metadata"]["resourceVersion"] = live.metadata.resource_version
+        ext.replace_custom_resource_definition(name, crd)
+
+
+@pytest.mark.usefixtures("crd_without_token_rules")
+def test_workspace_slipping_past_the_crd_is_refused_not_rotated(
+    kube: client.ApiClient, namespace: str
+) -> None:
+    current = generate_token()
+    _secret(kube, namespace, {"token": current}, labels=LABEL)
+
+    def created() -> bool:
+        try:
+            create_workspace(kube, namespace, token={"lifetime": "1h", "gracePeriod": "2h"})
+        except ApiException as exc:
+            if exc.status == 422:  # the API server still serves the old schema
+                return False
+            raise
+        return True
+
+    eventually(created)
+    cond = eventually(lambda: _token_condition(kube, namespace, "InvalidTokenSettings"))
+    assert cond["status"] == "False" and "gracePeriod" in cond["message"]
+    eventually(lambda: _warned(kube, namespace, "InvalidTokenSettings"))
+    time.sleep(3)  # three resyncs (SCIM_WORKSPACE_RESYNC_SECONDS=1 in tests): never rotated
+    assert read_token(kube, namespace) == current and _hashes(kube, namespace) == set()
+
+
+@pytest.fixture
+def second_namespace(kube: client.ApiClient) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    core = client.CoreV1Api(kube)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    core.delete_namespace(name)
+
+
+def test_token_held_by_two_workspaces_is_refused_in_both(
+    kube: client.ApiClient, namespace: str, second_namespace: str
+) -> None:
+    shared = generate_token()
+    for ns in (namespace, second_namespace):
+        _secret(kube, ns, {"token": shared}, labels=LABEL)
+        create_workspace(kube, ns)
+    for ns in (namespace, second_namespace):
+        cond = eventually(functools.partial(_token_condition, kube, ns, "DuplicateToken"))
+        assert cond["status"] == "False" and shared not in cond["message"]
+        eventually(functools.partial(_warned, kube, ns, "DuplicateToken"))
+    eventually(lambda: not _hashes(kube, namespace) and not _hashes(kube, second_namespace))
+    # rotating one side resolves it: a new token there, the other keeps (and publishes) the shared one
+    custom(kube).patch_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace, c.WORKSPACE_PLURAL, "ws",
+        {"metadata": {"annotations": {ROTATE_REQUEST: "unshare"}}},
+    )  # fmt: skip
+    new = eventually(lambda: (t := read_token(kube, namespace)) != shared and t)
+    eventually(lambda: _hashes(kube, namespace) == {token_sha256(new)})  # type: ignore[arg-type]
+    eventually(lambda: _hashes(kube, second_namespace) == {token_sha256(shared)})

@@ -6,14 +6,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from scim_core import constants as c
 from scim_core import tokens
 from scim_operator.token_policy import (
     ISSUED_AT,
     NOT_AFTER,
     PREVIOUS_NOT_AFTER,
     ROTATION_HANDLED,
+    TOKEN_SECRET_LABEL,
     SecretState,
+    TokenClaims,
+    adoptable,
     plan_token,
+    without_shared,
 )
 
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
@@ -101,7 +106,8 @@ def test_previous_token_dropped_after_grace() -> None:
 def test_scheduled_rotation_before_expiry() -> None:
     old = tokens.generate_token()
     ann = {ISSUED_AT: "2026-01-01T00:00:00Z", NOT_AFTER: "2026-01-10T18:00:00Z"}
-    plan = plan_token(state(old, **ann), 9 * DAY, DAY, NOW)  # within a day of expiry: rotate
+    # within a day of expiry: rotate (not-after is within issued-at + lifetime, so it is believed)
+    plan = plan_token(state(old, **ann), 10 * DAY, DAY, NOW)
     assert plan.write_token and plan.write_previous == old
     assert plan.hashes[1].not_after == datetime(2026, 1, 10, 18, 0, tzinfo=UTC)  # never past its own expiry
 
@@ -111,3 +117,193 @@ def test_parse_duration() -> None:
     assert tokens.parse_duration("15m") == timedelta(minutes=15)
     with pytest.raises(ValueError):
         tokens.parse_duration("1y")
+
+
+# ------------------------------------------------------------------------- hardening (issue 8)
+
+CURRENT = {ISSUED_AT: "2026-01-10T00:00:00Z", NOT_AFTER: "2026-04-10T00:00:00Z"}
+
+
+@pytest.mark.parametrize("weak", ["hunter2", "a" * 64, "ab" * 20, "scim_ with a space and enough length!!"])
+def test_weak_previous_token_is_never_published(weak: str) -> None:
+    current = tokens.generate_token()
+    secret = state(current, weak, **CURRENT, **{PREVIOUS_NOT_AFTER: "2026-01-11T00:00:00Z"})
+    plan = plan_token(secret, 90 * DAY, DAY, NOW)
+    assert plan.valid and [h.sha256 for h in plan.hashes] == [tokens.token_sha256(current)]
+    assert plan.write_previous == ""  # dropped from the Secret
+    assert plan.warning and plan.event_reason == "WeakPreviousToken" and plan.event
+
+
+@pytest.mark.parametrize(
+    ("annotations", "current_until"),
+    [
+        # a hand-set far not-after is capped at issued-at + lifetime
+        ({ISSUED_AT: "2026-01-09T12:00:00Z", NOT_AFTER: "2099-01-01T00:00:00Z"}, "2026-04-09T12:00:00Z"),
+        # an issue time in the future is taken as now
+        ({ISSUED_AT: "2099-01-01T00:00:00Z", NOT_AFTER: "2099-04-01T00:00:00Z"}, "2026-04-10T12:00:00Z"),
+        # a not-after alone is capped at creation + lifetime (the Secret was created a day ago)
+        ({NOT_AFTER: "2099-01-01T00:00:00Z"}, "2026-04-09T12:00:00Z"),
+        # an earlier not-after than the cap is kept
+        ({ISSUED_AT: "2026-01-09T12:00:00Z", NOT_AFTER: "2026-03-01T00:00:00Z"}, "2026-03-01T00:00:00Z"),
+    ],
+)
+def test_current_not_after_capped_at_issue_time_plus_lifetime(
+    annotations: dict[str, str], current_until: str
+) -> None:
+    token = tokens.generate_token()
+    plan = plan_token(state(token, **annotations), 90 * DAY, DAY, NOW)
+    assert plan.valid and plan.hashes[0].as_status()["notAfter"] == current_until
+    assert plan.message.endswith(current_until)
+    if annotations.get(NOT_AFTER) != current_until:
+        assert plan.annotations[NOT_AFTER] == current_until  # the Secret is corrected: the cap holds
+    again = state(token, **{**annotations, **plan.annotations})
+    assert plan_token(again, 90 * DAY, DAY, NOW).annotations == {}  # and stays put
+
+
+@pytest.mark.parametrize(
+    ("previous_not_after", "published_until"),
+    [
+        ("2099-01-01T00:00:00Z", "2026-01-11T00:00:00Z"),  # capped: rotation (issued-at) + grace
+        ("2026-01-10T18:00:00Z", "2026-01-10T18:00:00Z"),  # within the grace period: believed
+        ("2026-01-10T06:00:00Z", None),  # over: dropped
+    ],
+)
+def test_previous_not_after_capped_at_rotation_plus_grace(
+    previous_not_after: str, published_until: str | None
+) -> None:
+    current, previous = tokens.generate_token(), tokens.generate_token()
+    secret = state(current, previous, **CURRENT, **{PREVIOUS_NOT_AFTER: previous_not_after})
+    plan = plan_token(secret, 90 * DAY, DAY, NOW)
+    assert plan.valid
+    if published_until is None:
+        assert len(plan.hashes) == 1 and plan.write_previous == ""
+    else:
+        assert plan.hashes[1].sha256 == tokens.token_sha256(previous)
+        assert plan.hashes[1].as_status()["notAfter"] == published_until
+    later = plan_token(secret, 90 * DAY, DAY, NOW + 2 * DAY)  # the cap does not slide with the clock
+    assert len(later.hashes) == 1 and later.write_previous == ""
+
+
+def test_previous_never_outlives_its_own_expiry() -> None:
+    """A grace period longer than what is left of the token ends with the token."""
+    current = tokens.generate_token()
+    ann = {ISSUED_AT: "2026-01-10T00:00:00Z", NOT_AFTER: "2026-01-10T13:00:00Z"}
+    plan = plan_token(state(current, **ann), 2 * DAY, timedelta(hours=20), NOW)  # due: rotated
+    assert plan.write_token and plan.hashes[1].sha256 == tokens.token_sha256(current)
+    assert plan.hashes[1].not_after == datetime(2026, 1, 10, 13, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "grace"),
+    [(DAY, DAY), (DAY, 2 * DAY), (timedelta(0), timedelta(0)), (timedelta(days=36501), DAY)],
+)
+def test_grace_not_shorter_than_lifetime_is_refused_never_rotated(
+    lifetime: timedelta, grace: timedelta
+) -> None:
+    token = tokens.generate_token()
+    for secret in (None, state(token, **CURRENT)):
+        for minutes in range(3):  # resync after resync: still refused, nothing written
+            plan = plan_token(secret, lifetime, grace, NOW + timedelta(minutes=minutes), rotate_request="r")
+            assert not plan.valid and plan.reason == "InvalidTokenSettings" and plan.warning
+            assert plan.hashes == [] and not plan.secret_changed
+
+
+@pytest.mark.parametrize("text", ["36501d", "99999999999999d", "9" * 30 + "s"])
+def test_parse_duration_refuses_durations_past_the_maximum(text: str) -> None:
+    with pytest.raises(ValueError, match="maximum"):
+        tokens.parse_duration(text)
+
+
+UID = "0b7a5c1e-0000-4000-8000-000000000001"
+
+
+@pytest.mark.parametrize(
+    ("labels", "owners", "expected"),
+    [
+        ({TOKEN_SECRET_LABEL: "ws"}, [], True),
+        ({}, [{"kind": c.WORKSPACE_KIND, "uid": UID}], True),
+        (None, None, False),
+        ({TOKEN_SECRET_LABEL: "other-ws"}, [], False),
+        ({"app": "db"}, [{"kind": c.WORKSPACE_KIND, "uid": "another-uid"}], False),
+        ({}, [{"kind": "Deployment", "uid": UID}], False),
+    ],
+)
+def test_only_operator_made_or_labelled_secrets_are_adopted(
+    labels: dict[str, str] | None, owners: list[dict[str, str]] | None, expected: bool
+) -> None:
+    assert adoptable(labels, owners, "ws", UID) is expected
+
+
+def test_foreign_secret_is_refused_untouched() -> None:
+    foreign = SecretState(token=None, previous_token=None, annotations={}, created=NOW, foreign=True)
+    plan = plan_token(foreign, 90 * DAY, DAY, NOW, rotate_request="r")
+    assert not plan.valid and plan.reason == "SecretNotAdopted" and plan.warning
+    assert plan.hashes == [] and not plan.secret_changed and TOKEN_SECRET_LABEL in plan.message
+
+
+def test_shared_current_token_refuses_the_workspace() -> None:
+    token = tokens.generate_token()
+    plan = plan_token(state(token, **CURRENT), 90 * DAY, DAY, NOW)
+    out = without_shared(plan, {tokens.token_sha256(token)})
+    assert not out.valid and out.reason == "DuplicateToken" and out.warning and out.hashes == []
+    assert not out.secret_changed and token not in out.message
+
+
+def test_shared_previous_token_is_dropped_and_rotation_escapes_a_shared_token() -> None:
+    current, previous = tokens.generate_token(), tokens.generate_token()
+    secret = state(current, previous, **CURRENT, **{PREVIOUS_NOT_AFTER: "2026-01-11T00:00:00Z"})
+    out = without_shared(plan_token(secret, 90 * DAY, DAY, NOW), {tokens.token_sha256(previous)})
+    assert out.valid and [h.sha256 for h in out.hashes] == [tokens.token_sha256(current)]
+    assert out.write_previous == "" and out.warning and out.event_reason == "DuplicateToken"
+    # a rotation of a shared token keeps the new one and does not keep the shared one in grace
+    rotated = plan_token(state(current, **CURRENT), 90 * DAY, DAY, NOW, rotate_request="r")
+    out = without_shared(rotated, {tokens.token_sha256(current)})
+    assert (
+        out.valid
+        and out.write_token
+        and [h.sha256 for h in out.hashes] == [tokens.token_sha256(out.write_token)]
+    )
+    assert out.write_previous == "" and out.event and "stays valid" not in out.event
+
+
+def test_nothing_shared_leaves_the_plan_alone() -> None:
+    plan = plan_token(state(tokens.generate_token(), **CURRENT), 90 * DAY, DAY, NOW)
+    assert without_shared(plan, set()) is plan
+    assert without_shared(plan, {"0" * 64}) is plan
+
+
+def test_token_claims_find_other_holders_and_forget_the_gone() -> None:
+    claims = TokenClaims()
+    claims.record(("a", "ws"), "uid-a", {"h1", "h2"})
+    claims.record(("b", "ws"), "uid-b", {"h2"})
+    assert claims.overlapping(("a", "ws"), {"h1", "h2"}) == {("b", "ws"): ("uid-b", {"h2"})}
+    assert claims.overlapping(("c", "ws"), {"h3"}) == {}
+    claims.forget(("b", "ws"), "another-uid")  # a newer workspace of that name keeps its claim
+    assert ("b", "ws") in claims.held
+    claims.forget(("b", "ws"), "uid-b")
+    assert claims.overlapping(("a", "ws"), {"h2"}) == {}
+    claims.record(("a", "ws"), "uid-a", ())
+    assert claims.held == {}
+
+
+def test_api_accepts_no_hash_published_by_two_workspaces() -> None:
+    from scim_api.directory import Directory
+
+    def ws(namespace: str, *secrets: str) -> dict[str, object]:
+        hashes = [
+            {"sha256": tokens.token_sha256(t), "fingerprint": "f", "notAfter": "2999-01-01T00:00:00Z"}
+            for t in secrets
+        ]
+        return {
+            "metadata": {"namespace": namespace, "name": "ws", "resourceVersion": "1"},
+            "status": {"tokenHashes": hashes},
+        }
+
+    d = Directory()
+    a, b = ws("a", "shared", "own-a"), ws("b", "shared")
+    d.replace_all(c.WORKSPACE_PLURAL, [a, b])
+    assert d.workspace_for_token_hash(tokens.token_sha256("shared")) is None
+    assert d.workspace_for_token_hash(tokens.token_sha256("own-a")) is not None
+    d.delete(c.WORKSPACE_PLURAL, b)
+    found = d.workspace_for_token_hash(tokens.token_sha256("shared"))
+    assert found is not None and found.namespace == "a"  # one holder again: accepted

@@ -9,7 +9,8 @@ import pytest
 from scim_api.errors import ScimError
 from scim_api.layout import SHARD_MAX_BYTES, Slot, plan_members
 from scim_api.protocol.filters import matches, parse_filter
-from scim_api.protocol.group_patch import GroupState, apply_operations, parse_patch_request
+from scim_api.protocol.group_patch import GroupState, apply_operations
+from scim_api.protocol.patch import parse_patch_request
 from scim_operator.rbac import MAX_SUBJECTS_PER_BINDING, label_selector_matches, plan_group, subject_for
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

@@ -23,6 +23,9 @@ class ApiSettings:
     #: Seconds a watch may go unheard before the replica stops being ready (and refuses
     #: requests): a partitioned replica must not keep accepting a revoked token.
     max_watch_staleness: float = 30.0
+    #: Most members a group may have; a request that would leave a group with more (and
+    #: more than it had) is refused with 400 ``invalidValue`` and nothing is applied.
+    max_group_members: int = 50_000
 
     @classmethod
     def from_env(cls) -> ApiSettings:
@@ -36,4 +39,5 @@ class ApiSettings:
             rate_per_second=float(env.get("SCIM_RATE_PER_SECOND", cls.rate_per_second)),
             rate_burst=int(env.get("SCIM_RATE_BURST", cls.rate_burst)),
             max_watch_staleness=float(env.get("SCIM_MAX_WATCH_STALENESS_SECONDS", cls.max_watch_staleness)),
+            max_group_members=int(env.get("SCIM_MAX_GROUP_MEMBERS", cls.max_group_members)),
         )

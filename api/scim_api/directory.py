@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scim_core import constants as c
+from scim_core.members import assemble_members, shard_order
+from scim_core.timestamps import parse_time
 
 Obj = dict[str, Any]
 
@@ -27,20 +29,6 @@ def _rv(obj: Obj) -> int:
         return int(obj["metadata"]["resourceVersion"])
     except (KeyError, ValueError, TypeError):
         return 0
-
-
-def _shard_order(name: str) -> tuple[int, str]:
-    tail = name.rsplit("-", 1)[-1]
-    return (int(tail), name) if tail.isdigit() else (0, name)
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 @dataclass
@@ -218,13 +206,20 @@ class Directory:
     # ------------------------------------------------------------------ authentication
 
     def _rebuild_tokens(self) -> None:
+        """Hash -> workspace. A hash published by two workspaces is accepted by neither:
+        it cannot tell them apart (the operator refuses it in both, too)."""
         tokens: dict[str, tuple[WorkspaceRef, datetime]] = {}
+        shared: set[str] = set()
         for (ns, name), ws in self.workspaces.items():
             for entry in (ws.get("status") or {}).get("tokenHashes") or []:
-                not_after = _parse_time(entry.get("notAfter"))
+                not_after = parse_time(entry.get("notAfter"))
                 sha = entry.get("sha256")
                 if not_after is not None and isinstance(sha, str):
+                    if sha in tokens and tokens[sha][0] != WorkspaceRef(ns, name):
+                        shared.add(sha)
                     tokens[sha] = (WorkspaceRef(ns, name), not_after)
+        for sha in shared:
+            del tokens[sha]
         self._tokens = tokens
 
     def workspace_for_token_hash(self, sha256_hex: str) -> WorkspaceRef | None:
@@ -257,14 +252,11 @@ class Directory:
     def shards_of(self, namespace: str, gid: str) -> list[Obj]:
         """The group's shards, in name order."""
         by_name = self.shards.get(namespace, {}).get(gid, {})
-        return [by_name[k] for k in sorted(by_name, key=_shard_order)]
+        return [by_name[k] for k in sorted(by_name, key=shard_order)]
 
     def group_members(self, namespace: str, group: Obj) -> list[Obj]:
         """All members of a group: inline first, then each shard's."""
-        members = list((group.get("spec") or {}).get("members") or [])
-        for shard in self.shards_of(namespace, group["metadata"]["name"]):
-            members.extend((shard.get("spec") or {}).get("members") or [])
-        return members
+        return assemble_members(group, self.shards_of(namespace, group["metadata"]["name"]))
 
     def member_count(self, namespace: str, group: Obj) -> int:
         """How many members ``group_members`` would assemble, without assembling them."""

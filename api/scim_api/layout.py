@@ -12,20 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from scim_core.members import member_json
+
 Member = dict[str, Any]
 
 INLINE_MAX_MEMBERS = 1000
 INLINE_MAX_BYTES = 200_000
 SHARD_MAX_MEMBERS = 5000  # the CRD's maxItems
 SHARD_MAX_BYTES = 700_000  # well under etcd's 1.5 MiB request limit, with headroom
+_ABSENT = object()
 
 
 def member_bytes(value: str, display: str | None) -> int:
     return len(value.encode()) + len((display or "").encode()) + 32
-
-
-def member_json(value: str, display: str | None) -> Member:
-    return {"value": value, "display": display} if display is not None else {"value": value}
 
 
 @dataclass
@@ -57,18 +56,21 @@ class SlotWrite:
 def plan_members(slots: list[Slot], wanted: dict[str, str | None], new_shard_name: Any) -> list[SlotWrite]:
     """Writes that make the union of ``slots`` equal ``wanted`` (value -> display).
 
-    ``new_shard_name(i)`` names the i-th new shard needed (0-based)."""
+    ``new_shard_name(i)`` names the i-th new shard needed (0-based). Linear in the
+    number of members (it runs on the event loop for groups of 50,000)."""
     writes: dict[str | None, SlotWrite] = {}
     stored: set[str] = set()
-    sizes: dict[str | None, tuple[int, int]] = {}
+    kept: dict[str | None, list[Member]] = {}
     for slot in slots:
-        removals = [
-            i for i, m in enumerate(slot.members)
-            if m["value"] not in wanted or wanted[m["value"]] != m.get("display")
-        ]  # fmt: skip
-        keep = [m for i, m in enumerate(slot.members) if i not in set(removals)]
-        stored |= {m["value"] for m in keep}
-        sizes[slot.name] = (len(keep), sum(member_bytes(m["value"], m.get("display")) for m in keep))
+        removals: list[int] = []
+        keep: list[Member] = []
+        for i, m in enumerate(slot.members):  # one pass: linear in the slot's members
+            if wanted.get(m["value"], _ABSENT) == m.get("display"):
+                keep.append(m)
+            else:
+                removals.append(i)
+        stored.update(m["value"] for m in keep)
+        kept[slot.name] = keep
         if not removals:
             continue
         write = writes.setdefault(slot.name, SlotWrite(slot.name))
@@ -88,8 +90,10 @@ def plan_members(slots: list[Slot], wanted: dict[str, str | None], new_shard_nam
         return list(writes.values())
     batch_bytes = sum(member_bytes(m["value"], m.get("display")) for m in added)
     for slot in slots:
-        count, size = sizes[slot.name]
-        if count + len(added) <= slot.max_members and size + batch_bytes <= slot.max_bytes:
+        keep = kept[slot.name]
+        if len(keep) + len(added) > slot.max_members:
+            continue  # counted first: sizes are summed only for objects that may take the batch
+        if sum(member_bytes(m["value"], m.get("display")) for m in keep) + batch_bytes <= slot.max_bytes:
             write = writes.setdefault(slot.name, SlotWrite(slot.name))
             replaced = any(op["path"] == "/spec/members" for op in write.ops)
             if replaced:

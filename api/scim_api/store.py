@@ -22,19 +22,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
-import orjson
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from scim_core import constants as c
 
 from .directory import Directory, resource_version
-from .errors import ScimError, bad_request, not_found, unavailable, uniqueness
+from .errors import ScimError, bad_request, not_found, uniqueness
+from .kube_errors import NETWORK_ERRORS as _NETWORK_ERRORS
+from .kube_errors import kube_error as _kube_error
+from .kube_errors import reason as _reason
 from .layout import Slot, SlotWrite, plan_members
 from .protocol.group_patch import GroupState
 from .protocol.ids import new_group_id
-from .protocol.resources import LAST_MODIFIED, etag, group_spec, group_state
+from .protocol.preconditions import check_if_match, if_match_holds
+from .protocol.resources import LAST_MODIFIED, group_spec, group_state
 
 log = logging.getLogger(__name__)
 
@@ -57,55 +59,8 @@ def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
-class PreconditionFailed(ScimError):
-    def __init__(self) -> None:
-        super().__init__(412, "The resource changed since it was read (If-Match does not match)")
-
-
-def check_if_match(obj: Obj, if_match: str | None, shards: list[Obj] | None = None) -> None:
-    if if_match is None or if_match.strip() == "*":
-        return
-    wanted = {t.strip() for t in if_match.split(",")}
-    current = etag(obj, shards or ())
-    if current not in wanted and current.removeprefix("W/") not in wanted:
-        raise PreconditionFailed()
-
-
-def _kube_error(exc: BaseException) -> ScimError:
-    """Map an API-server failure to what an IdP should see (and retry on)."""
-    if isinstance(exc, ApiException):
-        if exc.status in (429, 500, 502, 503, 504) or exc.status is None or exc.status == 0:
-            return unavailable("The Kubernetes API server is unavailable; retry later")
-        if exc.status == 422:
-            return bad_request(f"Rejected by validation: {_reason(exc)}")
-        if exc.status == 403:
-            log.error("forbidden by the API server: %s", _reason(exc))
-            return unavailable("The SCIM service lacks a permission; see its logs")
-        if exc.status is not None and 400 <= exc.status < 500:
-            return bad_request(f"Rejected by the Kubernetes API server: {_reason(exc)}")
-    return unavailable("The Kubernetes API server is unavailable; retry later")
-
-
-def _reason(exc: ApiException) -> str:
-    try:
-        return str(orjson.loads(exc.body or b"").get("message", exc.reason))[:500]
-    except (orjson.JSONDecodeError, TypeError, AttributeError):
-        return str(exc.reason)
-
-
-_NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, OSError)
-
-
 #: Ask a list for object metadata only (names, versions), not the members.
 _METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
-
-
-def _if_match_holds(obj: Obj, if_match: str | None, shards: list[Obj]) -> bool:
-    try:
-        check_if_match(obj, if_match, shards)
-    except ScimError:
-        return False
-    return True
 
 
 class GroupStore:
@@ -221,7 +176,7 @@ class GroupStore:
         shards = await self.fresh_shards(namespace, gid)
         confirmed = False  # the group object itself is read fresh, not from the cache
         for _attempt in range(MAX_ATTEMPTS):
-            if not confirmed and not _if_match_holds(obj, if_match, shards):
+            if not confirmed and not if_match_holds(obj, if_match, shards):
                 obj, shards = await self.fetch_all(namespace, gid)  # the cache may lag: confirm
                 confirmed = True
             check_if_match(obj, if_match, shards)
@@ -354,7 +309,7 @@ class GroupStore:
 
     async def delete(self, namespace: str, gid: str, if_match: str | None = None) -> None:
         obj = await self.current(namespace, gid)
-        if not _if_match_holds(obj, if_match, self._directory.shards_of(namespace, gid)):
+        if not if_match_holds(obj, if_match, self._directory.shards_of(namespace, gid)):
             obj, shards = await self.fetch_all(namespace, gid)  # confirm before answering 412
             check_if_match(obj, if_match, shards)
         try:

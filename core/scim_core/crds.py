@@ -142,7 +142,7 @@ def _age_column() -> dict[str, Any]:
 
 
 def all_crds() -> list[dict[str, Any]]:
-    """The three CRDs, in install order."""
+    """The four CRDs (workspaces, groups, member shards, users), in install order."""
     return [
         _crd(
             c.WORKSPACE_KIND,
@@ -209,36 +209,3 @@ def all_crds() -> list[dict[str, Any]]:
             "A person who already exists in the workspace; SCIM may read it and set active.",
         ),
     ]
-
-
-def kopf_peering_crd() -> dict[str, Any]:
-    """Kopf's cluster-wide peering resource: operator replicas elect one active member."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "clusterkopfpeerings.kopf.dev"},
-        "spec": {
-            "scope": "Cluster",
-            "group": "kopf.dev",
-            "names": {
-                "kind": "ClusterKopfPeering",
-                "plural": "clusterkopfpeerings",
-                "singular": "clusterkopfpeering",
-            },
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }

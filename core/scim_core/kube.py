@@ -1,24 +1,59 @@
-"""Kubernetes client setup shared by the API and the operator."""
+"""Kubernetes client setup and the two write idioms shared by the API and the operator:
+tolerating an object that is already gone, and merge-patching one of our objects' status."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from typing import Any
 
 from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from scim_core import constants as c
+
+NOT_FOUND = 404
 
 
 def _has_kubeconfig() -> bool:
     return bool(os.environ.get("KUBECONFIG")) or os.path.exists(os.path.expanduser("~/.kube/config"))
 
 
-async def api_client() -> client.ApiClient:
-    """An ApiClient from ``$KUBECONFIG`` (or ~/.kube/config), else the in-cluster config."""
+async def api_client(user_agent: str | None = None) -> client.ApiClient:
+    """An ApiClient from ``$KUBECONFIG`` (or ~/.kube/config), else the in-cluster config.
+    ``user_agent`` names this process in the API server's audit log."""
     kubeconfig = os.environ.get("KUBECONFIG")
+    configuration = client.Configuration()
     if _has_kubeconfig():
-        configuration = client.Configuration()
         await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
     else:
-        configuration = client.Configuration()
         config.load_incluster_config(client_configuration=configuration)
     configuration.connection_pool_maxsize = 64
-    return client.ApiClient(configuration)
+    api = client.ApiClient(configuration)
+    if user_agent:
+        api.user_agent = user_agent
+    return api
+
+
+@contextlib.contextmanager
+def ignoring(*statuses: int) -> Iterator[None]:
+    """Swallow an ``ApiException`` with one of ``statuses`` (default: 404, the object is
+    already gone, which for a delete or a status write is success)."""
+    try:
+        yield
+    except ApiException as exc:
+        if exc.status not in (statuses or (NOT_FOUND,)):
+            raise
+
+
+async def patch_status(
+    api: client.ApiClient, plural: str, namespace: str, name: str, status: dict[str, Any]
+) -> None:
+    """Merge-patch ``status`` of one of our namespaced objects; an object gone meanwhile is
+    not an error (its deletion is handled by its own event)."""
+    with ignoring():
+        await client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
+            c.GROUP, c.VERSION, namespace, plural, name, {"status": status},
+            _content_type="application/merge-patch+json",
+        )  # fmt: skip

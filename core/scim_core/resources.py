@@ -1,4 +1,4 @@
-"""Typed shapes of the three custom resources (spec and status).
+"""Typed shapes of the four custom resources (spec and status).
 
 These pydantic models are the source of truth for the CRD schemas (see ``crds.py``):
 the YAML under ``deploy/crds`` is generated from them and a test keeps the two equal.
@@ -12,13 +12,25 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .tokens import MAX_DURATION_DAYS
+
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DURATION = r"^[0-9]+(s|m|h|d)$"
+#: Longest role-mapping ``pattern`` (RE2 syntax); the operator refuses longer ones too.
+MAX_PATTERN_LENGTH = 256
 
 
 def _rules(*rules: tuple[str, str]) -> dict[str, Any]:
     """CEL validation rules attached to a schema node."""
     return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+
+
+def _cel_seconds(duration: str) -> str:
+    """CEL for the seconds in a ``DURATION`` string (``90d``): Go's ``duration()`` has no days."""
+    return (
+        f"int({duration}.substring(0, {duration}.size() - 1)) * ({duration}.endsWith('d') ? 86400 : "
+        f"{duration}.endsWith('h') ? 3600 : {duration}.endsWith('m') ? 60 : 1)"
+    )
 
 
 class _Model(BaseModel):
@@ -57,6 +69,22 @@ Conditions = Annotated[
 class TokenSettings(_Model):
     """Where the workspace token lives and how long it lasts."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=_rules(
+            # has(): the schema checks the rules against the bare default ({}) too
+            (
+                "!has(self.gracePeriod) || !has(self.lifetime) || "
+                f"{_cel_seconds('self.gracePeriod')} < {_cel_seconds('self.lifetime')}",
+                "gracePeriod must be shorter than lifetime",
+            ),
+            (
+                f"!has(self.lifetime) || {_cel_seconds('self.lifetime')} <= {MAX_DURATION_DAYS * 86400}",
+                f"lifetime must be at most {MAX_DURATION_DAYS}d",
+            ),
+        ),
+    )
+
     secretName: Annotated[
         str,
         Field(
@@ -67,13 +95,19 @@ class TokenSettings(_Model):
         ),
     ] = "scim-token"
     lifetime: Annotated[
-        str, Field(pattern=DURATION, description="How long a token is valid, e.g. 90d, 2160h.")
+        str,
+        Field(
+            pattern=DURATION,
+            max_length=16,
+            description=f"How long a token is valid, e.g. 90d, 2160h (at most {MAX_DURATION_DAYS}d).",
+        ),
     ] = "90d"
     gracePeriod: Annotated[
         str,
         Field(
             pattern=DURATION,
-            description="How long the previous token stays valid after a rotation.",
+            max_length=16,
+            description=("How long the previous token stays valid after a rotation; shorter than lifetime."),
         ),
     ] = "24h"
 
@@ -100,7 +134,12 @@ class GroupSelector(_Model):
             (
                 "[has(self.displayName), has(self.externalId), has(self.pattern)].filter(x, x).size() == 1",
                 "set exactly one of displayName, externalId, pattern",
-            )
+            ),
+            # CEL's matches() is RE2 (Go's regexp): an invalid pattern fails here, at admission
+            (
+                "!has(self.pattern) || [''.matches(self.pattern)].size() == 1",
+                "pattern must be a valid RE2 regular expression",
+            ),
         ),
     )
 
@@ -111,8 +150,11 @@ class GroupSelector(_Model):
             str,
             Field(
                 min_length=1,
-                max_length=256,
-                description="Regular expression matched against displayName.",
+                max_length=MAX_PATTERN_LENGTH,
+                description=(
+                    "RE2 regular expression (https://github.com/google/re2/wiki/Syntax) that must "
+                    "match the whole displayName; case-sensitive unless it starts with (?i)."
+                ),
             ),
         ]
         | None

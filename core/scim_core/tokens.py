@@ -18,6 +18,9 @@ TOKEN_BYTES = 32  # 256 random bits
 MIN_TOKEN_LENGTH = 32
 MIN_ENTROPY_BITS = 128.0
 
+#: Longest duration a workspace may set (100 years): every expiry stays a representable date.
+MAX_DURATION_DAYS = 36500
+
 _DURATION = re.compile(r"^([0-9]+)(s|m|h|d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -64,4 +67,7 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.fullmatch(text.strip())
     if not match:
         raise ValueError(f"invalid duration {text!r}; use a number followed by s, m, h or d")
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_DURATION_DAYS * _UNITS["d"]:
+        raise ValueError(f"duration {text!r} is longer than the maximum {MAX_DURATION_DAYS}d")
+    return timedelta(seconds=seconds)

@@ -8,7 +8,6 @@ and the benchmarks. Two instances can run side by side (free loopback ports, own
 from __future__ import annotations
 
 import base64
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -24,13 +23,9 @@ import yaml
 
 from . import binaries, processes
 from .pki import Pki, ensure_pki
+from .ports import free_port
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+__all__ = ["ControlPlane", "ControlPlaneError", "free_port"]
 
 
 def _b64(path: Path) -> str:
@@ -52,8 +47,14 @@ class ControlPlane:
     data_dir: Path | None = None
     controller_manager: bool = False
     startup_timeout: float = 120.0
+    #: An audit policy file: the API server then logs matching requests to ``audit_log``
+    #: (JSON lines), for tests that must see exactly what a client asked for.
+    audit_policy: Path | None = None
     workdir: Path = field(init=False)
+    #: kube-apiserver's secure port; etcd's client and peer ports (all free loopback ports).
     port: int = field(init=False, default=0)
+    etcd_port: int = field(init=False, default=0)
+    etcd_peer_port: int = field(init=False, default=0)
     kubeconfig: Path = field(init=False)
     pki: Pki = field(init=False)
     _procs: list[tuple[str, subprocess.Popen[bytes]]] = field(init=False, default_factory=list)
@@ -114,7 +115,7 @@ class ControlPlane:
 
     def _start_etcd(self, etcd: Path, logs: Path) -> None:
         self.etcd_port = free_port()
-        peer = free_port()
+        self.etcd_peer_port = peer = free_port()
         persistent = self.data_dir is not None
         args = [
             str(etcd),
@@ -154,7 +155,13 @@ class ControlPlane:
             "--endpoint-reconciler-type=none",
             "--v=0",
         ]
+        if self.audit_policy is not None:
+            args += [f"--audit-policy-file={self.audit_policy}", f"--audit-log-path={self.audit_log}"]
         self._procs.append(("kube-apiserver", processes.spawn(args, logs / "kube-apiserver.log")))
+
+    @property
+    def audit_log(self) -> Path:
+        return self.workdir / "logs" / "audit.log"
 
     def _start_controller_manager(self, kcm: Path, logs: Path) -> None:
         args = [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from scim_core.crds import all_crds, kopf_peering_crd
+from scim_core.crds import all_crds
 
 from .controlplane import ControlPlane
 
@@ -20,7 +20,7 @@ HEADER = "# Generated from core/scim_core/resources.py by `make crds`; do not ed
 def crd_files() -> dict[Path, str]:
     """File path -> YAML text for every CRD, as ``make crds`` writes them."""
     out: dict[Path, str] = {}
-    for crd in [*all_crds(), kopf_peering_crd()]:
+    for crd in all_crds():
         out[CRD_DIR / f"{crd['metadata']['name']}.yaml"] = HEADER + yaml.safe_dump(
             crd, sort_keys=False, width=100
         )
@@ -39,7 +39,7 @@ def write_crd_files() -> list[Path]:
 
 def install_crds(cp: ControlPlane) -> None:
     """Apply the CRDs and wait until the API server serves them."""
-    crds = [*all_crds(), kopf_peering_crd()]
+    crds = all_crds()
     cp.apply(crds)
     for crd in crds:
         cp.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd['metadata']['name']}")

@@ -2,7 +2,8 @@
 workspaces, users, groups, member shards, namespace labels and the RoleBindings it manages.
 
 Every change calls ``on_change`` with each group whose access it may affect, so one
-reconcile per affected group follows. Nothing is reconciled before every kind has been
+reconcile per affected group follows; ``on_user_change`` and ``on_workspace_change`` do the
+same for user and workspace status. Nothing is reconciled before every kind has been
 listed once (``ready``): a half-loaded picture would look like "user gone, unbind them".
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from scim_core import constants as c
+from scim_core.members import assemble_members
 
 GroupKey = tuple[str, str]  # (namespace, group name)
 Obj = dict[str, Any]
@@ -37,9 +39,11 @@ class ClusterCache:
         self,
         on_change: Callable[[GroupKey], None] = lambda key: None,
         on_user_change: Callable[[tuple[str, str]], None] = lambda key: None,
+        on_workspace_change: Callable[[tuple[str, str]], None] = lambda key: None,
     ) -> None:
         self.on_change = on_change
         self.on_user_change = on_user_change
+        self.on_workspace_change = on_workspace_change
         self.synced: set[str] = set()
         self.workspaces: dict[str, dict[str, Obj]] = defaultdict(dict)  # ns -> name -> obj
         self.users: dict[tuple[str, str], Obj] = {}
@@ -61,11 +65,23 @@ class ClusterCache:
         return dict(live[0].get("spec") or {}) if live else None
 
     def group_members(self, key: GroupKey) -> list[dict[str, Any]]:
-        group = self.groups.get(key)
-        members = list(((group or {}).get("spec") or {}).get("members") or [])
-        for name in sorted(self.shards.get(key, {})):
-            members += (self.shards[key][name].get("spec") or {}).get("members") or []
-        return members
+        """Inline members first, then the shards' by numeric suffix (as the API lists them)."""
+        return assemble_members(self.groups.get(key), self.shards.get(key, {}).values())
+
+    def workspace_keys(self) -> list[tuple[str, str]]:
+        return [(ns, name) for ns, by_name in self.workspaces.items() for name in by_name]
+
+    def requeue_all(self) -> None:
+        """Every group (and every group that still has bindings), user and workspace, once:
+        after a (re)list, which may hide any change, and when this replica becomes leader."""
+        if not self.ready:
+            return  # becoming ready calls this again
+        for key in list(self.groups) + [k for k in self.bindings if k not in self.groups]:
+            self.on_change(key)
+        for user in list(self.users):
+            self.on_user_change(user)
+        for workspace in self.workspace_keys():
+            self.on_workspace_change(workspace)
 
     def groups_of_user(self, key: tuple[str, str]) -> int:
         return len(self.member_groups.get(key, ()))
@@ -85,11 +101,7 @@ class ClusterCache:
         for obj in objects:
             self._put(plural, obj, notify=False)
         self.synced.add(plural)
-        if self.ready:  # a (re)list may hide any change: look at everything once
-            for key in list(self.groups) + [k for k in self.bindings if k not in self.groups]:
-                self.on_change(key)
-            for user in list(self.users):
-                self.on_user_change(user)
+        self.requeue_all()
 
     def upsert(self, plural: str, obj: Obj) -> None:
         self._put(plural, obj, notify=True)
@@ -142,6 +154,8 @@ class ClusterCache:
             self.workspaces[ns][name] = obj
             if old is None or _essence(old) != _essence(obj):  # not for its status updates
                 affected = self.groups_in(ns)
+            if notify and self.ready:  # any change, status included (a hand-edit is undone)
+                self.on_workspace_change((ns, name))
         elif plural == c.USER_PLURAL:
             old = self.users.get((ns, name))
             self.users[(ns, name)] = obj

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+from scim_core.timestamps import now_utc
 
 
 def set_condition(
@@ -25,7 +22,7 @@ def set_condition(
     transition = (
         previous["lastTransitionTime"]
         if previous and previous.get("status") == value and previous.get("lastTransitionTime")
-        else now_iso()
+        else now_utc()
     )
     cond: dict[str, Any] = {
         "type": type_,

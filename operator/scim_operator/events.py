@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
+
+from scim_core.timestamps import now_utc
 
 log = logging.getLogger(__name__)
 COMPONENT = "scim-operator"
@@ -20,7 +21,7 @@ async def post_event(
     api: client.ApiClient, involved: dict[str, Any], type_: str, reason: str, message: str
 ) -> None:
     meta = involved["metadata"]
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = now_utc()
     body = {
         "apiVersion": "v1",
         "kind": "Event",

@@ -1,40 +1,46 @@
 """I/O side of group reconciliation: read the cluster cache, ask ``rbac.plan_group`` what
 should exist, and make the cluster match (create, update, delete) with one field manager.
-Only objects carrying our labels are ever touched."""
+Only objects carrying our labels are ever touched, and only by the leader: every write is
+preceded by a leadership check (a replica that lost the Lease mid-reconcile stops there)."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from scim_core import constants as c
+from scim_core.kube import ignoring, patch_status
+from scim_core.timestamps import now_utc
 
 from . import metrics
 from .cache import ClusterCache, GroupKey
-from .conditions import now_iso, same_conditions, set_condition
+from .conditions import same_conditions, set_condition
 from .events import post_event
+from .leader import Leadership, NotLeader
 from .rbac import UNRESOLVED_SAMPLE, Plan, binding_differs, plan_group
 from .settings import OperatorSettings
+from .workqueue import Result
 
 log = logging.getLogger(__name__)
+#: When the API server refused a binding (no ``bind`` on that role): look again this much later.
+REJECTED_RECHECK_SECONDS = 30.0
 
 
-@dataclass
 class GroupSync:
-    api: client.ApiClient
-    settings: OperatorSettings
-    cache: ClusterCache = field(default_factory=ClusterCache)
-    retry_later: Callable[[GroupKey, float], None] = lambda key, delay: None
-    #: Peering: reconcile only while this replica is the active one (see handlers._startup).
-    active: Callable[[], bool] = lambda: True
-    #: per group: (managed RoleBindings, unresolved members), for the gauges
-    _tally: dict[GroupKey, tuple[int, int]] = field(default_factory=dict)
+    def __init__(
+        self, api: client.ApiClient, settings: OperatorSettings, cache: ClusterCache, leader: Leadership
+    ) -> None:
+        self.api = api
+        self.settings = settings
+        self.cache = cache
+        self.leader = leader
+        #: per group: (managed RoleBindings, unresolved members), for the gauges
+        self._tally: dict[GroupKey, tuple[int, int]] = {}
 
     def _count(self, key: GroupKey, bindings: int, unresolved: int) -> None:
         old_b, old_u = self._tally.pop(key, (0, 0))
@@ -43,21 +49,25 @@ class GroupSync:
         metrics.MANAGED_BINDINGS.inc(bindings - old_b)
         metrics.UNRESOLVED_MEMBERS.inc(unresolved - old_u)
 
-    async def reconcile(self, key: GroupKey) -> None:
-        if not (self.cache.ready and self.active()):
-            self.retry_later(key, 1.0)  # nothing is decided on half a picture, or by a standby
-            return
+    async def reconcile(self, key: GroupKey) -> Result:
+        """One group. A standby, or a cache not yet complete, drops the key: the takeover (or
+        the cache's first full list) queues every group again."""
+        if not (self.cache.ready and self.leader.is_leader()):
+            return None
         started = time.monotonic()
         try:
-            await self._reconcile(key)
+            result = await self._reconcile(key)
             metrics.RECONCILES.labels("ok").inc()
+            return result
+        except NotLeader:
+            return None
         except Exception:
             metrics.RECONCILES.labels("error").inc()
             raise
         finally:
             metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
 
-    async def _reconcile(self, key: GroupKey) -> None:
+    async def _reconcile(self, key: GroupKey) -> Result:
         namespace, name = key
         group = self.cache.groups.get(key)
         existing = dict(self.cache.bindings.get(key, {}))
@@ -67,7 +77,7 @@ class GroupSync:
             if group is not None:
                 await self._finalize(group)
             self._count(key, 0, 0)
-            return
+            return None
         if c.FINALIZER not in (group["metadata"].get("finalizers") or []):
             await self._add_finalizer(group)
         spec = dict(group.get("spec") or {})
@@ -112,7 +122,6 @@ class GroupSync:
                 rejected.append(
                     f"{binding.namespace}/{binding.name} ({binding.role_kind} {binding.role_name})"
                 )
-                self.retry_later(key, 30.0)
                 continue
             changed = True
             action = "Created" if live is None else "Updated"
@@ -128,12 +137,14 @@ class GroupSync:
         metrics.REFUSED_MAPPINGS.inc(len(plan.refusals))
         self._count(key, len(desired_keys), len(plan.resolution.unresolved))
         await self._write_status(group, plan, changed, event_body, len(members), rejected)
+        return REJECTED_RECHECK_SECONDS if rejected else None
 
     # ------------------------------------------------------------------ writes
 
     async def _apply(self, manifest: dict[str, Any]) -> None:
         rbac = client.RbacAuthorizationV1Api(self.api)
         meta = manifest["metadata"]
+        self.leader.check()
         await rbac.patch_namespaced_role_binding(
             meta["name"], meta["namespace"], manifest, field_manager=c.OPERATOR_FIELD_MANAGER, force=True,
             _content_type="application/apply-patch+yaml",
@@ -141,11 +152,9 @@ class GroupSync:
 
     async def _delete(self, namespace: str, name: str, event_body: dict[str, Any] | None) -> None:
         rbac = client.RbacAuthorizationV1Api(self.api)
-        try:
+        self.leader.check()
+        with ignoring():
             await rbac.delete_namespaced_role_binding(name, namespace)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
         metrics.WRITES.labels("deleted").inc()
         if event_body is not None:
             await post_event(
@@ -158,14 +167,12 @@ class GroupSync:
 
     async def _patch_group(self, group: Mapping[str, Any], ops: list[dict[str, Any]]) -> None:
         md = group["metadata"]
-        try:
+        self.leader.check()
+        with ignoring(404, 409, 422):  # gone or changed meanwhile: the next event retries
             await client.CustomObjectsApi(self.api).patch_namespaced_custom_object(
                 c.GROUP, c.VERSION, md["namespace"], c.GROUP_PLURAL, md["name"], ops,
                 _content_type="application/json-patch+json",
             )  # fmt: skip
-        except ApiException as exc:
-            if exc.status not in (404, 409, 422):  # gone or changed meanwhile: the next event retries
-                raise
 
     async def _add_finalizer(self, group: Mapping[str, Any]) -> None:
         """So bindings in other namespaces (out of the garbage collector's reach) are removed."""
@@ -252,14 +259,9 @@ class GroupSync:
         if not same_conditions(status.get("conditions"), conditions):
             patch["conditions"] = conditions
         if changed or "lastSyncTime" not in status:
-            patch["lastSyncTime"] = now_iso()
+            patch["lastSyncTime"] = now_utc()
         if not patch:
             return
-        try:
-            await client.CustomObjectsApi(self.api).patch_namespaced_custom_object_status(
-                c.GROUP, c.VERSION, group["metadata"]["namespace"], c.GROUP_PLURAL, group["metadata"]["name"],
-                {"status": patch}, _content_type="application/merge-patch+json",
-            )  # fmt: skip
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        self.leader.check()
+        md = group["metadata"]
+        await patch_status(self.api, c.GROUP_PLURAL, md["namespace"], md["name"], patch)

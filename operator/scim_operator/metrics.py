@@ -15,3 +15,9 @@ MANAGED_BINDINGS = Gauge("scim_operator_managed_rolebindings", "RoleBindings the
 UNRESOLVED_MEMBERS = Gauge("scim_operator_unresolved_members", "Group members that match no ScimUser")
 QUEUE_DEPTH = Gauge("scim_operator_queue_depth", "Groups waiting for or under reconciliation")
 REFUSED_MAPPINGS = Counter("scim_operator_refused_mappings_total", "Role mappings refused by the allow-list")
+QUEUE_RETRIES = Counter(
+    "scim_operator_workqueue_retries_total",
+    "Keys re-queued with back-off after a failed reconcile",
+    ["queue"],
+)
+LEADER = Gauge("scim_operator_leader", "1 while this replica holds the leader Lease")

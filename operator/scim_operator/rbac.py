@@ -1,6 +1,10 @@
 """Pure RBAC rendering: from a group, its workspace and the workspace's users to the exact
 RoleBindings that should exist. No I/O: every rule here is unit-tested.
 
+Role-mapping patterns are RE2 expressions (linear time in the display name, whatever the
+pattern): display names are chosen by the identity provider, so a backtracking engine would
+let one ``(a+)+`` stall every reconcile of every workspace.
+
 Large groups are split across several RoleBindings so no object nears etcd's size limit.
 A subject's binding is picked by a stable hash into ``2**k`` buckets, ``k`` growing only
 when a bucket would pass ``MAX_SUBJECTS_PER_BINDING``, so one member changing rewrites
@@ -9,18 +13,63 @@ one binding, not all of them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import re2
+
 from scim_core import constants as c
+from scim_core.resources import MAX_PATTERN_LENGTH
 
 RBAC_API = "rbac.authorization.k8s.io"
 #: Average subjects per RoleBinding before it is split (about 120 bytes each: ~500 KiB).
 MAX_SUBJECTS_PER_BINDING = 4000
 UNRESOLVED_SAMPLE = 10
+#: RE2 memory budget per compiled pattern: bigger programs are refused at compile time, and
+#: a matcher that outgrows it falls back to RE2's (still linear) NFA.
+PATTERN_MAX_MEM = 1 << 20
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.max_mem = PATTERN_MAX_MEM
+    options.log_errors = False  # a refusal is reported on the workspace, not on stderr
+    return options
+
+
+@dataclass(frozen=True)
+class CompiledPattern:
+    """A role-mapping pattern: the RE2 matcher, or why the pattern is refused."""
+
+    regex: Any  # re2._Regexp (untyped), None when refused
+    problem: str | None
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_pattern(pattern: str) -> CompiledPattern:
+    """Compile once per distinct pattern (reconciles of every group reuse it)."""
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        return CompiledPattern(
+            None, f"pattern is {len(pattern)} characters long; at most {MAX_PATTERN_LENGTH} are allowed"
+        )
+    try:
+        return CompiledPattern(re2.compile(pattern, _re2_options()), None)
+    except re2.error as exc:
+        why = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        return CompiledPattern(None, f"pattern is not a valid RE2 expression: {why}")
+
+
+def pattern_problems(workspace_spec: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """(mapping name, why) for each role mapping whose pattern is refused (it matches nothing)."""
+    problems: list[tuple[str, str]] = []
+    for mapping in (workspace_spec or {}).get("roleMappings") or []:
+        pattern = (mapping.get("groups") or {}).get("pattern")
+        if pattern is not None and (problem := compile_pattern(str(pattern)).problem) is not None:
+            problems.append((str(mapping.get("name", "")), problem))
+    return problems
 
 
 @dataclass(frozen=True)
@@ -116,15 +165,14 @@ def resolve_members(
 
 
 def mapping_matches(selector: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
+    """Does a role mapping's group selector pick this group? Patterns are full matches."""
     if selector.get("displayName") is not None:
         return str(selector["displayName"]).casefold() == str(spec.get("displayName", "")).casefold()
     if selector.get("externalId") is not None:
         return bool(selector["externalId"] == spec.get("externalId"))
     if selector.get("pattern") is not None:
-        try:
-            return re.fullmatch(selector["pattern"], str(spec.get("displayName", ""))) is not None
-        except re.error:
-            return False
+        regex = compile_pattern(str(selector["pattern"])).regex
+        return regex is not None and regex.fullmatch(str(spec.get("displayName", ""))) is not None
     return False
 
 

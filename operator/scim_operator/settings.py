@@ -1,9 +1,29 @@
-"""Operator configuration, from environment variables (the Helm chart sets them)."""
+"""Operator configuration, read once by the composition root (``app.py``) from environment
+variables (the Helm chart sets them) and command-line flags; nothing reads it at import time."""
 
 from __future__ import annotations
 
 import os
+import secrets
+import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+#: Where Kubernetes mounts the Pod's namespace (the Lease lives there by default).
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _default_namespace() -> str:
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def default_identity() -> str:
+    """Unique per process, readable in ``kubectl get lease``: host (the Pod name) + random."""
+    return f"{socket.gethostname()}_{secrets.token_hex(4)}"
 
 
 @dataclass(frozen=True)
@@ -12,22 +32,38 @@ class OperatorSettings:
     allowed_cluster_roles: frozenset[str]
     #: namespaced Roles the operator may bind (by name, in any target namespace).
     allowed_roles: frozenset[str]
-    #: How often every workspace is re-checked (token expiry, rotation schedule).
-    workspace_resync_seconds: float
+    #: How often the leader re-checks every workspace (token expiry, rotation schedule).
+    workspace_resync_seconds: float = 10.0
     #: Prometheus metrics port (0: off).
-    metrics_port: int
-    #: ClusterKopfPeering name when replicas elect an active one (None: standalone).
-    peering: str | None
+    metrics_port: int = 8082
+    #: The ``coordination.k8s.io/v1`` Lease that elects the one replica that writes.
+    lease_name: str = "scim-operator"
+    lease_namespace: str = "default"
+    #: This replica's ``holderIdentity``.
+    identity: str = "scim-operator"
+    #: client-go's leader-election timings: a lease not renewed for ``lease_duration`` may be
+    #: taken; the holder stops acting after ``renew_deadline`` without a renewal (shorter, so it
+    #: stops before anyone can take over); attempts every ``retry_period``.
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
 
     @classmethod
-    def from_env(cls) -> OperatorSettings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
+        env = os.environ if environ is None else environ
+
         def names(var: str, default: str) -> frozenset[str]:
-            return frozenset(r.strip() for r in os.environ.get(var, default).split(",") if r.strip())
+            return frozenset(r.strip() for r in env.get(var, default).split(",") if r.strip())
 
         return cls(
             allowed_cluster_roles=names("SCIM_ALLOWED_CLUSTER_ROLES", "view,edit"),
             allowed_roles=names("SCIM_ALLOWED_ROLES", ""),
-            workspace_resync_seconds=float(os.environ.get("SCIM_WORKSPACE_RESYNC_SECONDS", "10")),
-            metrics_port=int(os.environ.get("SCIM_METRICS_PORT", "8082")),
-            peering=os.environ.get("SCIM_PEERING") or None,
+            workspace_resync_seconds=float(env.get("SCIM_WORKSPACE_RESYNC_SECONDS", "10")),
+            metrics_port=int(env.get("SCIM_METRICS_PORT", "8082")),
+            lease_name=env.get("SCIM_LEASE_NAME", "scim-operator"),
+            lease_namespace=env.get("SCIM_LEASE_NAMESPACE") or _default_namespace(),
+            identity=env.get("SCIM_LEASE_IDENTITY") or default_identity(),
+            lease_duration=float(env.get("SCIM_LEASE_DURATION_SECONDS", "15")),
+            renew_deadline=float(env.get("SCIM_LEASE_RENEW_DEADLINE_SECONDS", "10")),
+            retry_period=float(env.get("SCIM_LEASE_RETRY_PERIOD_SECONDS", "2")),
         )

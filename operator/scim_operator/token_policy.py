@@ -1,17 +1,25 @@
-"""Pure decisions about a workspace's token Secret: generate, adopt, rotate, expire.
+"""Pure decisions about a workspace's token Secret: adopt, generate, rotate, expire, refuse.
 
 ``plan_token`` takes what is (the Secret's data and annotations, the workspace settings,
 the clock) and returns what should be: the Secret contents to write (if any), the hashes
 to publish and the TokenValid condition. No I/O here, so every rule is unit-tested.
+
+Nothing in the Secret is believed beyond the workspace's own settings: whoever can edit a
+Secret in the namespace must not be able to publish a weak token, stretch a token's life
+past ``lifetime`` (or a previous token's past ``gracePeriod``), or make the operator adopt
+a Secret that was never meant to hold a workspace token.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from scim_core import constants as c
 from scim_core import tokens
+from scim_core.timestamps import format_utc, parse_time
 
 ISSUED_AT = f"{c.GROUP}/issued-at"
 NOT_AFTER = f"{c.GROUP}/not-after"
@@ -19,30 +27,58 @@ PREVIOUS_NOT_AFTER = f"{c.GROUP}/previous-not-after"
 ROTATION_HANDLED = f"{c.GROUP}/rotation-handled"
 #: Put this annotation (any new value) on a ScimWorkspace to rotate its token now.
 ROTATE_REQUEST = f"{c.GROUP}/rotate-token"
+#: Label on token Secrets: its value is the owning ScimWorkspace's name. A Secret the
+#: operator did not create is adopted only when it carries this label.
+TOKEN_SECRET_LABEL = f"{c.GROUP}/token-for"
 PREVIOUS_KEY = "previous-token"
+#: Longest token lifetime: keeps every expiry a representable date (the CRD says the same).
+MAX_LIFETIME = timedelta(days=tokens.MAX_DURATION_DAYS)
 
 
-def _iso(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse(ts: str | None) -> datetime | None:
-    if not ts:
-        return None
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+def _seconds(delta: timedelta) -> str:
+    return f"{int(delta.total_seconds())}s"
 
 
 @dataclass(frozen=True)
 class SecretState:
-    """What the operator read from the token Secret (None when it does not exist)."""
+    """What the operator read from the token Secret (None when it does not exist).
+
+    ``foreign``: the Secret exists but is neither owned by the workspace nor labelled for
+    it; its data was not read."""
 
     token: str | None
     previous_token: str | None
     annotations: dict[str, str]
     created: datetime | None
+    foreign: bool = False
+
+
+def adoptable(
+    labels: Mapping[str, str] | None,
+    owner_references: Collection[Mapping[str, Any]] | None,
+    workspace_name: str,
+    workspace_uid: str,
+) -> bool:
+    """May the workspace use this Secret as its token Secret? Only when the operator
+    created it for this workspace (ownerReference) or an admin labelled it for it."""
+    if (labels or {}).get(TOKEN_SECRET_LABEL) == workspace_name:
+        return True
+    return any(
+        ref.get("kind") == c.WORKSPACE_KIND and ref.get("uid") == workspace_uid
+        for ref in owner_references or []
+    )
+
+
+def settings_problem(lifetime: timedelta, grace: timedelta) -> str | None:
+    """Why the workspace's token settings cannot be applied, or None."""
+    if lifetime > MAX_LIFETIME:
+        return f"lifetime {_seconds(lifetime)} is longer than the maximum {tokens.MAX_DURATION_DAYS}d"
+    if grace >= lifetime:
+        return (
+            f"gracePeriod ({_seconds(grace)}) must be shorter than lifetime ({_seconds(lifetime)}); "
+            "otherwise every token would be due for rotation as soon as it is issued"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -55,8 +91,13 @@ class PublishedHash:
         return {
             "sha256": self.sha256,
             "fingerprint": self.fingerprint,
-            "notAfter": _iso(self.not_after),
+            "notAfter": format_utc(self.not_after),
         }
+
+
+def _published(token: str, not_after: datetime) -> PublishedHash:
+    sha = tokens.token_sha256(token)
+    return PublishedHash(sha, tokens.fingerprint(sha), not_after)
 
 
 @dataclass
@@ -67,12 +108,13 @@ class TokenPlan:
     write_previous: str | None = None  # the Secret's new ``previous-token`` ("" drops it)
     annotations: dict[str, str] = field(default_factory=dict)  # to merge into the Secret
     create: bool = False  # the Secret must be created
-    hashes: list[PublishedHash] = field(default_factory=list)
+    hashes: list[PublishedHash] = field(default_factory=list)  # the current token's first
     valid: bool = False
     reason: str = ""
     message: str = ""
     event: str | None = None  # a human sentence for a Normal/Warning Event
     warning: bool = False
+    event_reason: str | None = None  # when the Event's reason is not the condition's
 
     @property
     def secret_changed(self) -> bool:
@@ -84,6 +126,11 @@ class TokenPlan:
         )
 
 
+def refused(reason: str, message: str) -> TokenPlan:
+    """No token is accepted for the workspace and the Secret is left as it is."""
+    return TokenPlan(valid=False, reason=reason, message=message, event=message, warning=True)
+
+
 def plan_token(
     secret: SecretState | None,
     lifetime: timedelta,
@@ -92,6 +139,15 @@ def plan_token(
     rotate_request: str | None = None,
 ) -> TokenPlan:
     """Decide what the token Secret and the published hashes should be."""
+    now = now.replace(microsecond=0)  # annotations hold whole seconds: keep them stable
+    if (problem := settings_problem(lifetime, grace)) is not None:
+        return refused("InvalidTokenSettings", f"Refused the token settings: {problem}")
+    if secret is not None and secret.foreign:
+        return refused(
+            "SecretNotAdopted",
+            "Refused the token Secret: it was not created by the operator for this workspace and "
+            f"does not carry the label {TOKEN_SECRET_LABEL}=<workspace name>; it is neither read nor changed",
+        )
     if secret is None or secret.token is None:
         token = tokens.generate_token()
         plan = _fresh(token, now, lifetime, create=secret is None)
@@ -101,57 +157,146 @@ def plan_token(
         return plan
 
     if (why := tokens.weakness(secret.token)) is not None:
-        return TokenPlan(valid=False, reason="WeakToken", message=f"Refused the token Secret: {why}",
-                         event=f"Refused weak token: {why}", warning=True)  # fmt: skip
+        return refused("WeakToken", f"Refused the token Secret: {why}")
 
-    issued = _parse(secret.annotations.get(ISSUED_AT)) or secret.created or now
-    not_after = _parse(secret.annotations.get(NOT_AFTER)) or issued + lifetime
+    # Caps: an issue time is never in the future, a token never outlives ``lifetime`` from
+    # it, a previous token never outlives ``gracePeriod`` from the rotation (= the current
+    # token's issue time) nor the current token.
+    written_issued = parse_time(secret.annotations.get(ISSUED_AT))
+    issued = min(written_issued or secret.created or now, now)
+    written_not_after = parse_time(secret.annotations.get(NOT_AFTER))
+    not_after = min(written_not_after or issued + lifetime, issued + lifetime)
+    written_previous = parse_time(secret.annotations.get(PREVIOUS_NOT_AFTER))
+    previous_until = (
+        min(written_previous, issued + grace, not_after) if written_previous is not None else None
+    )
     plan = TokenPlan()
-    if ISSUED_AT not in secret.annotations or NOT_AFTER not in secret.annotations:
-        plan.annotations = {ISSUED_AT: _iso(issued), NOT_AFTER: _iso(not_after)}
+    if written_issued != issued or written_not_after != not_after:
+        plan.annotations = {ISSUED_AT: format_utc(issued), NOT_AFTER: format_utc(not_after)}
+    if previous_until is not None and previous_until != written_previous:
+        plan.annotations[PREVIOUS_NOT_AFTER] = format_utc(previous_until)
 
     asked = bool(rotate_request) and secret.annotations.get(ROTATION_HANDLED) != rotate_request
     due = now >= not_after - grace
     if asked or due:
-        new = tokens.generate_token()
-        previous_until = min(now + grace, not_after)
-        rotated = _fresh(new, now, lifetime)
-        rotated.write_previous = secret.token if previous_until > now else ""
-        rotated.annotations[PREVIOUS_NOT_AFTER] = _iso(previous_until)
-        if rotate_request:
-            rotated.annotations[ROTATION_HANDLED] = rotate_request
-        if previous_until > now:
-            sha = tokens.token_sha256(secret.token)
-            rotated.hashes.append(PublishedHash(sha, tokens.fingerprint(sha), previous_until))
-        rotated.event = (
-            "Rotated the workspace token on request" if asked else "Rotated the workspace token before expiry"
-        ) + (f"; the previous one stays valid until {_iso(previous_until)}" if previous_until > now else "")
-        return rotated
+        return _rotated(secret.token, now, lifetime, grace, not_after, rotate_request, asked)
 
-    sha = tokens.token_sha256(secret.token)
-    plan.hashes.append(PublishedHash(sha, tokens.fingerprint(sha), not_after))
-    previous_valid_until = _parse(secret.annotations.get(PREVIOUS_NOT_AFTER))
+    plan.hashes.append(_published(secret.token, not_after))
     if secret.previous_token:
-        if previous_valid_until is not None and previous_valid_until > now:
-            psha = tokens.token_sha256(secret.previous_token)
-            plan.hashes.append(PublishedHash(psha, tokens.fingerprint(psha), previous_valid_until))
+        if (weak := tokens.weakness(secret.previous_token)) is not None:
+            plan.write_previous = ""  # never published: drop it
+            plan.event = f"Dropped the previous token: {weak}"
+            plan.event_reason, plan.warning = "WeakPreviousToken", True
+        elif previous_until is not None and previous_until > now:
+            plan.hashes.append(_published(secret.previous_token, previous_until))
         else:
             plan.write_previous = ""  # grace period over: drop it
     plan.valid = True
     plan.reason = "TokenActive"
-    plan.message = f"Token {tokens.fingerprint(sha)} valid until {_iso(not_after)}"
+    plan.message = f"Token {plan.hashes[0].fingerprint} valid until {format_utc(not_after)}"
     return plan
 
 
+def _rotated(
+    old: str,
+    now: datetime,
+    lifetime: timedelta,
+    grace: timedelta,
+    not_after: datetime,
+    rotate_request: str | None,
+    asked: bool,
+) -> TokenPlan:
+    """A new token; the old one stays valid for the grace period (never past its own expiry)."""
+    previous_until = min(now + grace, not_after)
+    rotated = _fresh(tokens.generate_token(), now, lifetime)
+    rotated.write_previous = old if previous_until > now else ""
+    rotated.annotations[PREVIOUS_NOT_AFTER] = format_utc(previous_until)
+    if rotate_request:
+        rotated.annotations[ROTATION_HANDLED] = rotate_request
+    if previous_until > now:
+        rotated.hashes.append(_published(old, previous_until))
+    rotated.event = (
+        "Rotated the workspace token on request" if asked else "Rotated the workspace token before expiry"
+    ) + (f"; the previous one stays valid until {format_utc(previous_until)}" if previous_until > now else "")
+    return rotated
+
+
+def without_shared(plan: TokenPlan, shared: Collection[str]) -> TokenPlan:
+    """The plan with no hash that another workspace also holds.
+
+    A token held by two workspaces cannot tell them apart, so neither may accept it: a
+    shared current token refuses the workspace (both sides do the same); a shared previous
+    token is dropped from the Secret, as a rotation does at the end of the grace period."""
+    hashes = [h for h in plan.hashes if h.sha256 not in shared]
+    if not plan.valid or len(hashes) == len(plan.hashes):
+        return plan
+    if not plan.hashes or plan.hashes[0].sha256 in shared:
+        return refused(
+            "DuplicateToken",
+            f"Refused the token {plan.hashes[0].fingerprint}: another workspace holds the same token, "
+            "so neither accepts it. Rotate or delete the token Secret of the workspace that should "
+            "not hold it",
+        )
+    dropped = "Dropped the previous token: another workspace holds the same token"
+    if plan.write_token is not None:  # a rotation: the grace period it announced is void
+        dropped = f"Rotated the workspace token; {dropped[0].lower()}{dropped[1:]}"
+    elif plan.event:
+        dropped = f"{plan.event}; {dropped}"
+    return replace(
+        plan,
+        hashes=hashes,
+        write_previous="",
+        event=dropped,
+        event_reason=plan.event_reason or "DuplicateToken",
+        warning=True,
+    )
+
+
+WorkspaceKey = tuple[str, str]  # (namespace, name)
+
+
+@dataclass
+class TokenClaims:
+    """Which token hashes each workspace's Secret holds, as this operator last read them.
+
+    Workspaces live in different namespaces and never see each other's Secrets; the
+    operator sees them all, so it is the one place where a token held by two workspaces
+    (a copied Secret, a token chosen to collide) can be noticed and refused in both."""
+
+    held: dict[WorkspaceKey, tuple[str, frozenset[str]]] = field(default_factory=dict)
+
+    def record(self, key: WorkspaceKey, uid: str, hashes: Collection[str]) -> None:
+        if hashes:
+            self.held[key] = (uid, frozenset(hashes))
+        else:
+            self.held.pop(key, None)
+
+    def overlapping(
+        self, key: WorkspaceKey, hashes: Collection[str]
+    ) -> dict[WorkspaceKey, tuple[str, set[str]]]:
+        """Other workspaces holding any of ``hashes``: their uid and the shared hashes."""
+        wanted = set(hashes)
+        return {
+            other: (uid, wanted & theirs)
+            for other, (uid, theirs) in self.held.items()
+            if other != key and wanted & theirs
+        }
+
+    def forget(self, key: WorkspaceKey, uid: str) -> None:
+        """The workspace is gone (or was replaced): its claims no longer count."""
+        if key in self.held and self.held[key][0] == uid:
+            del self.held[key]
+
+
 def _fresh(token: str, now: datetime, lifetime: timedelta, create: bool = False) -> TokenPlan:
-    sha = tokens.token_sha256(token)
     not_after = now + lifetime
+    published = _published(token, not_after)
     return TokenPlan(
         write_token=token,
         create=create,
-        annotations={ISSUED_AT: _iso(now), NOT_AFTER: _iso(not_after)},
-        hashes=[PublishedHash(sha, tokens.fingerprint(sha), not_after)],
+        annotations={ISSUED_AT: format_utc(now), NOT_AFTER: format_utc(not_after)},
+        hashes=[published],
         valid=True,
         reason="TokenActive",
-        message=f"Token {tokens.fingerprint(sha)} valid until {_iso(not_after)}",
+        message=f"Token {published.fingerprint} valid until {format_utc(not_after)}",
     )

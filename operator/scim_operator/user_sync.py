@@ -1,36 +1,34 @@
 """ScimUser status: a Ready condition (KEP-1623) and how many groups list the user.
-Written only when it changes, so a restart writes nothing."""
+Written only when it changes, so a restart writes nothing; only by the leader."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from scim_core import constants as c
+from scim_core.kube import patch_status
 
 from .cache import ClusterCache
 from .conditions import same_conditions, set_condition
+from .leader import Leadership, NotLeader
+from .workqueue import Result
 
 UserKey = tuple[str, str]
 
 
-@dataclass
 class UserSync:
-    api: client.ApiClient
-    cache: ClusterCache
-    retry_later: Callable[[UserKey, float], None] = lambda key, delay: None
-    active: Callable[[], bool] = lambda: True
+    def __init__(self, api: client.ApiClient, cache: ClusterCache, leader: Leadership) -> None:
+        self.api = api
+        self.cache = cache
+        self.leader = leader
 
-    async def reconcile(self, key: UserKey) -> None:
-        if not (self.cache.ready and self.active()):
-            self.retry_later(key, 1.0)
-            return
+    async def reconcile(self, key: UserKey) -> Result:
+        """One user; dropped on a standby or before the cache is complete (both re-queue all)."""
+        if not (self.cache.ready and self.leader.is_leader()):
+            return None
         user = self.cache.users.get(key)
         if user is None or user["metadata"].get("deletionTimestamp"):
-            return
+            return None
         md = user["metadata"]
         status = dict(user.get("status") or {})
         active = bool((user.get("spec") or {}).get("active", True))
@@ -50,12 +48,10 @@ class UserSync:
         if not same_conditions(status.get("conditions"), conditions):
             patch["conditions"] = conditions
         if not patch:
-            return
+            return None
         try:
-            await client.CustomObjectsApi(self.api).patch_namespaced_custom_object_status(
-                c.GROUP, c.VERSION, key[0], c.USER_PLURAL, key[1], {"status": patch},
-                _content_type="application/merge-patch+json",
-            )  # fmt: skip
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+            self.leader.check()
+        except NotLeader:
+            return None
+        await patch_status(self.api, c.USER_PLURAL, key[0], key[1], patch)
+        return None

@@ -1,4 +1,6 @@
-"""I/O side of workspace tokens: read the Secret, apply the plan, publish the hashes."""
+"""I/O side of workspace tokens: read the Secret, apply the plan, publish the hashes.
+
+The rules (what is adopted, believed, rotated or refused) are in ``token_policy``."""
 
 from __future__ import annotations
 
@@ -19,12 +21,26 @@ from scim_core.resources import ScimWorkspaceSpec
 
 from .conditions import set_condition
 from .events import post_event
-from .token_policy import ROTATE_REQUEST, SecretState, TokenPlan, plan_token
+from .token_policy import (
+    PREVIOUS_KEY,
+    ROTATE_REQUEST,
+    TOKEN_SECRET_LABEL,
+    SecretState,
+    TokenClaims,
+    TokenPlan,
+    WorkspaceKey,
+    adoptable,
+    plan_token,
+    refused,
+    without_shared,
+)
 
 log = logging.getLogger(__name__)
 
-#: Label on token Secrets: its value is the owning ScimWorkspace's name.
-TOKEN_SECRET_LABEL = f"{c.GROUP}/token-for"
+__all__ = ["TOKEN_SECRET_LABEL", "reconcile_workspace_token"]
+
+#: Token hashes held by every workspace this operator has reconciled (see TokenClaims).
+CLAIMS = TokenClaims()
 
 _locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -43,16 +59,23 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-async def _read_secret(core: client.CoreV1Api, namespace: str, name: str) -> tuple[SecretState | None, Any]:
+async def _read_secret(
+    core: client.CoreV1Api, workspace: dict[str, Any], name: str
+) -> tuple[SecretState | None, Any]:
+    """The Secret's state; the data of a Secret the workspace may not adopt is not read."""
+    meta = workspace["metadata"]
     try:
-        secret = await core.read_namespaced_secret(name, namespace)
+        secret = await core.read_namespaced_secret(name, meta["namespace"])
     except ApiException as exc:
         if exc.status == 404:
             return None, None
         raise
+    owners = [{"kind": o.kind, "uid": o.uid} for o in secret.metadata.owner_references or []]
+    if not adoptable(secret.metadata.labels, owners, meta["name"], meta["uid"]):
+        return SecretState(None, None, {}, secret.metadata.creation_timestamp, foreign=True), secret
     state = SecretState(
         token=_decode(secret.data, c.TOKEN_SECRET_KEY),
-        previous_token=_decode(secret.data, "previous-token"),
+        previous_token=_decode(secret.data, PREVIOUS_KEY),
         annotations=dict(secret.metadata.annotations or {}),
         created=secret.metadata.creation_timestamp,
     )
@@ -68,7 +91,7 @@ async def _write_secret(
     if plan.write_token is not None:
         data[c.TOKEN_SECRET_KEY] = _b64(plan.write_token)
     if plan.write_previous is not None:
-        data["previous-token"] = _b64(plan.write_previous) if plan.write_previous else None
+        data[PREVIOUS_KEY] = _b64(plan.write_previous) if plan.write_previous else None
     labels = {
         TOKEN_SECRET_LABEL: workspace["metadata"]["name"],
         c.MANAGED_BY_LABEL: c.MANAGED_BY_VALUE,
@@ -106,7 +129,43 @@ async def _write_secret(
     return True
 
 
-async def reconcile_workspace_token(api: client.ApiClient, body: kopf.Body) -> dict[str, Any]:
+async def _still_exists(api: client.ApiClient, key: WorkspaceKey, uid: str) -> bool:
+    try:
+        ws = await client.CustomObjectsApi(api).get_namespaced_custom_object(
+            c.GROUP, c.VERSION, key[0], c.WORKSPACE_PLURAL, key[1]
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return bool(ws["metadata"].get("uid") == uid)
+
+
+async def _refuse_shared(
+    api: client.ApiClient, key: WorkspaceKey, uid: str, plan: TokenPlan, claims: TokenClaims
+) -> TokenPlan:
+    """Apply ``without_shared`` for the hashes another live workspace also holds; record
+    what this workspace's Secret holds afterwards."""
+    held = {h.sha256 for h in plan.hashes} if plan.valid else set()
+    claims.record(key, uid, held)  # before any await: a concurrent reconcile sees it
+    shared: set[str] = set()
+    for other, (other_uid, overlap) in claims.overlapping(key, held).items():
+        if await _still_exists(api, other, other_uid):
+            log.warning("token hash held by workspaces %s/%s and %s/%s: refused in both", *key, *other)
+            shared |= overlap
+        else:
+            claims.forget(other, other_uid)
+    plan = without_shared(plan, shared)
+    if plan.valid:
+        claims.record(key, uid, {h.sha256 for h in plan.hashes})
+    elif plan.reason != "DuplicateToken":
+        claims.record(key, uid, ())
+    return plan
+
+
+async def reconcile_workspace_token(
+    api: client.ApiClient, body: kopf.Body, claims: TokenClaims = CLAIMS
+) -> dict[str, Any]:
     """Bring the workspace's token Secret in line with its settings; return the status
     fields about tokens (hashes, fingerprint, expiry, TokenValid condition)."""
     workspace: dict[str, Any] = dict(body)
@@ -116,14 +175,21 @@ async def reconcile_workspace_token(api: client.ApiClient, body: kopf.Body) -> d
     core = client.CoreV1Api(api)
     async with _locks[(namespace, name)]:
         for _attempt in range(3):
-            state, existing = await _read_secret(core, namespace, spec.token.secretName)
+            try:
+                lifetime = tokens.parse_duration(spec.token.lifetime)
+                grace = tokens.parse_duration(spec.token.gracePeriod)
+            except ValueError as exc:
+                plan = refused("InvalidTokenSettings", f"Refused the token settings: {exc}")
+                break
+            state, existing = await _read_secret(core, workspace, spec.token.secretName)
             plan = plan_token(
                 state,
-                lifetime=tokens.parse_duration(spec.token.lifetime),
-                grace=tokens.parse_duration(spec.token.gracePeriod),
+                lifetime=lifetime,
+                grace=grace,
                 now=datetime.now(UTC),
                 rotate_request=(meta.get("annotations") or {}).get(ROTATE_REQUEST),
             )
+            plan = await _refuse_shared(api, (namespace, name), meta["uid"], plan, claims)
             if not (plan.secret_changed and (plan.valid or plan.create)):
                 break
             if await _write_secret(core, workspace, spec.token.secretName, plan, existing):
@@ -136,7 +202,11 @@ async def reconcile_workspace_token(api: client.ApiClient, body: kopf.Body) -> d
     newly_refused = plan.warning and before.get("reason") != plan.reason
     if plan.event and (plan.secret_changed or newly_refused):
         await post_event(
-            api, workspace, "Warning" if plan.warning else "Normal", plan.reason or "Token", plan.event
+            api,
+            workspace,
+            "Warning" if plan.warning else "Normal",
+            plan.event_reason or plan.reason or "Token",
+            plan.event,
         )
     conditions = set_condition(
         status.get("conditions"),

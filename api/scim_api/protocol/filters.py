@@ -8,6 +8,7 @@ lowercased, so query planning (index lookups) and evaluation stay pure and fast.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +100,15 @@ def _convert(node: Any, depth: int = 0) -> Node:
     raise invalid_filter("Unsupported filter expression")
 
 
+#: ``attr eq "plain string"``, the shape IdPs send most (``userName eq "…"``, and in PATCH
+#: paths ``members[value eq "…"]``, up to 1,000 distinct ones per request). It is read
+#: without the grammar, which costs about half a millisecond per distinct filter; anything
+#: with escapes, other operators or more terms goes through scim2-models' grammar.
+_SIMPLE_EQ = re.compile(
+    r' *([A-Za-z][A-Za-z0-9_-]*(?:\.[A-Za-z][A-Za-z0-9_-]*)?) +[eE][qQ] +"([^"\\\x00-\x1f]*)" *'
+)
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_filter(text: str) -> Node:
     """Parse a filter with scim2-models' RFC 7644 grammar; raises a 400 ``invalidFilter``.
@@ -106,6 +116,14 @@ def parse_filter(text: str) -> Node:
     Cached: IdPs repeat the same few filter shapes, and the AST is immutable."""
     if len(text) > MAX_FILTER_LENGTH:
         raise invalid_filter(f"Filter longer than {MAX_FILTER_LENGTH} characters")
+    simple = _SIMPLE_EQ.fullmatch(text)
+    if simple is not None:
+        return Compare(simple.group(1).lower(), "eq", simple.group(2))
+    return parse_with_grammar(text)
+
+
+def parse_with_grammar(text: str) -> Node:
+    """Any filter, through scim2-models' grammar (``parse_filter`` without its fast path)."""
     if not text.strip():
         raise invalid_filter("Empty filter")
     try:

@@ -1,8 +1,10 @@
 """PATCH (RFC 7644 §3.5.2) for Groups, applied to an indexed form of the group.
 
 Members are held as an insertion-ordered dict keyed by member value, so adding 100
-members to a 50,000-member group is 100 dict operations, not a model rebuild. All
-operations apply to a copy: any error leaves the stored group untouched (atomicity).
+members to a 50,000-member group is 100 dict operations, not a model rebuild, and a value
+filter (``members[value eq "id"]``) is one dict lookup, not a scan. Filters the index
+cannot answer scan the group, within a per-request budget (``MAX_SCANNED_MEMBERS``).
+All operations apply to a copy: any error leaves the stored group untouched (atomicity).
 
 IdP quirks handled here, each pinned by a test:
 - operation names in any case (Entra ``Add``/``Replace``/``Remove``);
@@ -10,20 +12,29 @@ IdP quirks handled here, each pinned by a test:
 - ``members[value eq "id"]`` value-path removal (Entra aadOptscim062020, Okta);
 - no-path ``replace`` whose object carries the read-only ``id`` (Okta) or ``schemas``/``meta``;
 - ``add`` on the single-valued ``externalId`` (Entra) acts as replace;
-- ``$ref: null`` in member values; adding an existing member or removing an absent one is a no-op.
+- ``$ref: null`` in member values; adding an existing member or removing an absent one is a no-op;
+- ``replace`` on a value filter that matches nothing is 400 ``noTarget`` (RFC 7644 §3.5.2.3).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import bad_request, invalid_path, invalid_syntax, mutability, no_target
-from .filters import Node, matches, normalize_attr, parse_filter
+from scim_core.members import member_json
 
-PATCH_OP_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-MAX_OPERATIONS = 1000
+from ..errors import ScimError, bad_request, invalid_path, mutability, no_target
+from .filters import Node, matches, normalize_attr, parse_filter
+from .listing import candidates
+from .patch import Operation
+
 _IGNORED_TOP_LEVEL = {"id", "schemas", "meta"}
+#: Member checks one PATCH may spend on filters the index cannot answer (e.g.
+#: ``members[display co "x"]``): each such operation scans the whole group.
+MAX_SCANNED_MEMBERS = 200_000
+#: ``members.value`` is a User id: case-exact (as /Schemas says and list filters do).
+_CASE_EXACT = frozenset({"value"})
 
 
 @dataclass
@@ -38,43 +49,20 @@ class GroupState:
         return GroupState(self.display_name, self.external_id, dict(self.members))
 
 
-@dataclass(frozen=True)
-class Operation:
-    op: str  # "add" | "remove" | "replace"
-    path: str | None
-    value: Any
+def too_many_members(count: int, cap: int) -> ScimError:
+    return bad_request(
+        f"A group may have at most {cap} members (SCIM_MAX_GROUP_MEMBERS); this request would "
+        f"leave it with {count}. Nothing was changed."
+    )
 
 
-def parse_patch_request(body: Any, resource_id: str | None = None) -> list[Operation]:
-    """Validate a PatchOp body; tolerate a top-level ``id`` (Entra) and extra op keys."""
-    if not isinstance(body, dict):
-        raise invalid_syntax("PATCH body must be a JSON object")
-    schemas = body.get("schemas")
-    if schemas is not None and (not isinstance(schemas, list) or PATCH_OP_SCHEMA not in schemas):
-        raise invalid_syntax(f"PATCH body 'schemas' must contain {PATCH_OP_SCHEMA}")
-    ops = body.get("Operations", body.get("operations"))
-    if ops is None:
-        raise invalid_syntax("PATCH body needs an 'Operations' list")
-    if not isinstance(ops, list):
-        raise invalid_syntax("'Operations' must be a list")
-    if len(ops) > MAX_OPERATIONS:
-        raise bad_request(f"At most {MAX_OPERATIONS} operations per PATCH", "tooMany")
-    out: list[Operation] = []
-    for i, raw in enumerate(ops):
-        if not isinstance(raw, dict):
-            raise invalid_syntax(f"Operation {i} must be an object")
-        op = raw.get("op")
-        if not isinstance(op, str) or op.lower() not in ("add", "remove", "replace"):
-            raise invalid_syntax(f"Operation {i}: 'op' must be add, remove or replace")
-        path = raw.get("path")
-        if path is not None and (not isinstance(path, str) or not path.strip()):
-            raise invalid_path(f"Operation {i}: 'path' must be a non-empty string")
-        if op.lower() != "remove" and "value" not in raw:
-            raise invalid_syntax(f"Operation {i}: '{op}' needs a 'value'")
-        if op.lower() == "remove" and path is None:
-            raise no_target(f"Operation {i}: 'remove' needs a 'path'")
-        out.append(Operation(op.lower(), path.strip() if isinstance(path, str) else None, raw.get("value")))
-    return out
+def check_member_cap(old: GroupState | None, new: GroupState, cap: int) -> GroupState:
+    """``new`` unless it has more members than ``cap`` and more than ``old`` had: a group
+    already above a lowered cap may still shrink (removals are never refused)."""
+    count = len(new.members)
+    if count > cap and count > (len(old.members) if old is not None else 0):
+        raise too_many_members(count, cap)
+    return new
 
 
 # ---------------------------------------------------------------------------------- paths
@@ -157,11 +145,41 @@ def parse_members(value: Any) -> dict[str, str | None]:
 
 
 def _member_json(value: str, display: str | None) -> dict[str, Any]:
-    return {"value": value, "display": display} if display is not None else {"value": value}
+    """A member as a value filter sees it (stored form plus its SCIM ``type``)."""
+    return member_json(value, display) | {"type": "User"}
 
 
-def _select(state: GroupState, flt: Node) -> list[str]:
-    return [v for v, d in state.members.items() if matches(flt, _member_json(v, d) | {"type": "User"})]
+@dataclass
+class _Budget:
+    """Member checks left for filters that need a scan (bounded work per request)."""
+
+    left: int = MAX_SCANNED_MEMBERS
+
+    def spend(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise bad_request(
+                "This PATCH filters members by something other than 'value' too often for a group "
+                'this size; address members as members[value eq "<id>"]',
+                "tooMany",
+            )
+
+
+def _select(state: GroupState, flt: Node, budget: _Budget) -> list[str]:
+    """Member values the filter selects: from the member index (the dict keyed by value)
+    when the filter pins ``value eq``, else by a scan charged to ``budget``."""
+
+    def by_value(attr: str, value: str) -> set[str] | None:
+        if attr != "value":
+            return None
+        return {value} if value in state.members else set()
+
+    found = candidates(flt, by_value)
+    if found is None:
+        budget.spend(len(state.members))
+    pool: Iterable[str] = state.members if found is None else sorted(found)
+    members = state.members
+    return [v for v in pool if matches(flt, _member_json(v, members[v]), _CASE_EXACT)]
 
 
 # ------------------------------------------------------------------------------ applying
@@ -170,15 +188,16 @@ def _select(state: GroupState, flt: Node) -> list[str]:
 def apply_operations(state: GroupState, ops: list[Operation], resource_id: str) -> GroupState:
     """Apply every operation to a copy of ``state``; raise a ScimError on the first bad one."""
     new = state.copy()
+    budget = _Budget()
     for op in ops:
         if op.path is None:
-            _apply_no_path(new, op, resource_id)
+            _apply_no_path(new, op, resource_id, budget)
         else:
-            _apply_path(new, op, parse_path(op.path))
+            _apply_path(new, op, parse_path(op.path), budget)
     return new
 
 
-def _apply_no_path(state: GroupState, op: Operation, resource_id: str) -> None:
+def _apply_no_path(state: GroupState, op: Operation, resource_id: str, budget: _Budget) -> None:
     if not isinstance(op.value, dict):
         raise bad_request(f"'{op.op}' without a path needs an object value")
     for key, value in op.value.items():
@@ -189,10 +208,10 @@ def _apply_no_path(state: GroupState, op: Operation, resource_id: str) -> None:
             continue
         if attr not in ("displayname", "externalid", "members"):
             raise invalid_path(f"Unknown attribute {key!r}")
-        _apply_path(state, Operation(op.op, None, value), Target(attr))
+        _apply_path(state, Operation(op.op, None, value), Target(attr), budget)
 
 
-def _apply_path(state: GroupState, op: Operation, target: Target) -> None:
+def _apply_path(state: GroupState, op: Operation, target: Target, budget: _Budget) -> None:
     if target.attr == "displayname":
         if op.op == "remove":
             raise mutability("'displayName' is required and cannot be removed")
@@ -204,10 +223,10 @@ def _apply_path(state: GroupState, op: Operation, target: Target) -> None:
         else:
             state.external_id = _string(op.value, "externalId")
         return
-    _apply_members(state, op, target)
+    _apply_members(state, op, target, budget)
 
 
-def _apply_members(state: GroupState, op: Operation, target: Target) -> None:
+def _apply_members(state: GroupState, op: Operation, target: Target, budget: _Budget) -> None:
     if target.filter is None and target.sub is not None:
         raise invalid_path('Use a value filter to address one member, e.g. members[value eq "id"]')
     if target.filter is None:
@@ -223,8 +242,8 @@ def _apply_members(state: GroupState, op: Operation, target: Target) -> None:
             for value in parse_members(op.value):
                 state.members.pop(value, None)
         return
-    selected = _select(state, target.filter)
-    if op.op == "remove":
+    selected = _select(state, target.filter, budget)
+    if op.op == "remove":  # removing what is not there is a no-op (IdPs rely on it)
         if target.sub is not None:
             if target.sub != "display":
                 raise mutability(f"members.{target.sub} cannot be removed")
@@ -235,17 +254,17 @@ def _apply_members(state: GroupState, op: Operation, target: Target) -> None:
             del state.members[value]
         return
     # add/replace on members[filter] (optionally .display)
+    if target.sub is not None and target.sub != "display":
+        raise mutability(f"members.{target.sub} is immutable")
+    if not selected and op.op == "replace":  # RFC 7644 §3.5.2.3
+        raise no_target("No member matches the filter in the path")
     if target.sub == "display":
         for value in selected:
             state.members[value] = (
                 None if op.value is None else _string(op.value, "display", allow_empty=True)
             )
         return
-    if target.sub is not None:
-        raise mutability(f"members.{target.sub} is immutable")
     replacement = parse_members(op.value)
-    if not selected and op.op == "replace":
-        raise no_target("No member matches the filter in the path")
     for value in selected:
         del state.members[value]
     state.members.update(replacement)

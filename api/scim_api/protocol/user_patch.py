@@ -1,14 +1,23 @@
-"""Users are read-only here except ``active``: PATCH and PUT may change that and nothing
-else (400 ``mutability``). Entra without the aadOptscim062020 flag sends ``"False"`` as a
-string; with it, a real boolean. Re-sending an unchanged read-only value is not a change."""
+"""Users are owned by the workspace; over SCIM only ``active`` changes.
+
+- PUT is how Okta's custom (App Integration Wizard) apps deactivate and reactivate: the
+  whole user as Okta holds it (its own ``name``, ``emails``, ``locale``, ``externalId``,
+  ``groups``, sometimes ``password``). Only ``active`` is applied; every other attribute
+  is accepted and not applied (RFC 7644 §3.5.1 lets a server ignore read-only attributes
+  on PUT), so a profile that differs never blocks a deactivation.
+- PATCH names what it changes, so changing anything but ``active`` is 400 ``mutability``;
+  re-sending an unchanged read-only value is not a change.
+
+Entra without the aadOptscim062020 flag sends ``"False"`` as a string; with it, a real
+boolean."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..errors import bad_request, mutability
+from ..errors import bad_request, invalid_syntax, mutability
 from .filters import normalize_attr
-from .group_patch import Operation
+from .patch import Operation
 
 _IGNORED = {"schemas", "meta", "id"}
 
@@ -56,12 +65,11 @@ def active_after_patch(current: dict[str, Any], ops: list[Operation]) -> bool:
 
 
 def active_after_put(current: dict[str, Any], body: Any) -> bool:
+    """The user's ``active`` after a PUT of ``body``: its ``active`` if it has one, else
+    unchanged. Nothing else in the body is applied or compared."""
     if not isinstance(body, dict):
-        raise bad_request("User body must be a JSON object")
+        raise invalid_syntax("User body must be a JSON object")
     for key, value in body.items():
-        attr = normalize_attr(key)
-        if attr in _IGNORED or attr == "active" or attr.startswith("urn:"):
-            continue
-        if not _same(current, attr, value):
-            raise mutability(f"Only 'active' may change on a User; {key!r} differs")
-    return parse_active(body["active"]) if "active" in body else bool(current.get("active", True))
+        if normalize_attr(key) == "active":
+            return parse_active(value)
+    return bool(current.get("active", True))

@@ -12,8 +12,9 @@ from starlette.responses import Response
 from ..directory import Table
 from ..errors import ScimError
 from ..protocol.filters import parse_filter
-from ..protocol.group_patch import GroupState, apply_operations, parse_patch_request
+from ..protocol.group_patch import GroupState, apply_operations, check_member_cap
 from ..protocol.listing import GROUP_FILTER_ATTRS, check_attributes, references, select
+from ..protocol.patch import parse_patch_request
 from ..protocol.resources import etag, group_resource, parse_group_body
 from ..responses import empty_response, scim_response
 from ..store import GroupStore
@@ -122,6 +123,7 @@ async def get_group(request: Request, gid: str, caller: Auth) -> Response:
 @router.post("/Groups")
 async def create_group(request: Request, caller: Auth) -> Response:
     group = parse_group_body(await json_body(request))
+    check_member_cap(None, group, state_of(request).settings.max_group_members)
     obj = await _store(request).create(caller.namespace, group)
     location = f"{base_url(request)}/Groups/{obj['metadata']['name']}"
     return _render(request, caller.namespace, obj, 201, {"Location": location})
@@ -131,9 +133,10 @@ async def create_group(request: Request, caller: Auth) -> Response:
 async def replace_group(request: Request, gid: str, caller: Auth) -> Response:
     gid = resource_id(gid, "Group")
     wanted = parse_group_body(await json_body(request))
+    cap = state_of(request).settings.max_group_members
 
-    def replace(_: GroupState) -> GroupState:
-        return wanted
+    def replace(current: GroupState) -> GroupState:
+        return check_member_cap(current, wanted, cap)
 
     obj, _changed = await _store(request).update(
         caller.namespace, gid, replace, request.headers.get("if-match")
@@ -145,9 +148,10 @@ async def replace_group(request: Request, gid: str, caller: Auth) -> Response:
 async def patch_group(request: Request, gid: str, caller: Auth) -> Response:
     gid = resource_id(gid, "Group")
     ops = parse_patch_request(await json_body(request), gid)
+    cap = state_of(request).settings.max_group_members
 
     def change(current: GroupState) -> GroupState:
-        return apply_operations(current, ops, gid)
+        return check_member_cap(current, apply_operations(current, ops, gid), cap)
 
     obj, _changed = await _store(request).update(
         caller.namespace, gid, change, request.headers.get("if-match")

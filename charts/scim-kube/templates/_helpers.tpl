@@ -27,11 +27,6 @@ Names. The full name is truncated to 40 characters so that the longest derived n
 {{- printf "%s-operator" (include "scim-kube.fullname" .) -}}
 {{- end -}}
 
-{{/* Kopf peering name: one ClusterKopfPeering per release. */}}
-{{- define "scim-kube.peeringName" -}}
-{{- include "scim-kube.fullname" . -}}
-{{- end -}}
-
 {{- define "scim-kube.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}

@@ -1,0 +1,92 @@
+"""Reads and the one write (``spec.active``) the API makes on ScimUsers.
+
+Users are owned by the workspace (platform admins create them); an IdP may only turn
+``active`` on and off. A deactivation is never answered as "nothing to do" from the cache,
+which may lag another replica: the absolute JSON Patch always goes to the API server, which
+confirms a no-op against etcd before answering it, and its answer is what the IdP sees."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from scim_core import constants as c
+
+from .directory import Directory
+from .errors import ScimError, not_found
+from .kube_errors import NETWORK_ERRORS, kube_error
+from .protocol.preconditions import PreconditionFailed, check_if_match
+
+Obj = dict[str, Any]
+
+
+class UserStore:
+    def __init__(self, api: client.ApiClient, directory: Directory) -> None:
+        self._custom = client.CustomObjectsApi(api)
+        self._directory = directory
+
+    async def current(self, namespace: str, uid: str) -> Obj:
+        """From the cache, or from the API server when the cache has not seen it yet."""
+        obj = self._directory.user_table(namespace).by_id.get(uid)
+        return obj if obj is not None else await self.fetch(namespace, uid)
+
+    async def fetch(self, namespace: str, uid: str) -> Obj:
+        """The user fresh from the API server (a quorum list by name: the API's role may
+        list users, and needs no ``get``)."""
+        try:
+            found = await self._custom.list_namespaced_custom_object(
+                c.GROUP, c.VERSION, namespace, c.USER_PLURAL, field_selector=f"metadata.name={uid}"
+            )
+        except (ApiException, *NETWORK_ERRORS) as exc:
+            raise kube_error(exc) from exc
+        items = [o for o in found.get("items", []) if not o["metadata"].get("deletionTimestamp")]
+        if not items:
+            raise not_found(f"User {uid!r} not found")
+        obj: Obj = items[0]
+        obj.setdefault("kind", c.USER_KIND)  # list items carry no kind
+        self._directory.upsert(c.USER_PLURAL, obj)
+        return obj
+
+    async def set_active(
+        self, namespace: str, uid: str, decide: Callable[[Obj], bool], if_match: str | None = None
+    ) -> Obj:
+        """Write ``spec.active = decide(user)`` and return the stored user.
+
+        ``decide`` validates the request against the user (raising a ScimError) and
+        returns the wanted ``active``. ``If-Match`` is checked against the cached user, then
+        once more against a fresh one (the cache may lag), and guarded in the write."""
+        obj = await self.current(namespace, uid)
+        try:
+            check_if_match(obj, if_match)
+        except PreconditionFailed:
+            obj = await self.fetch(namespace, uid)
+            check_if_match(obj, if_match)
+        active = decide(obj)
+        ops: list[Obj] = []
+        if if_match is not None:
+            ops.append(
+                {"op": "test", "path": "/metadata/generation", "value": obj["metadata"].get("generation")}
+            )
+        # one field, set to an absolute value; no resourceVersion guard (the operator's
+        # status writes move it all the time)
+        ops.append({"op": "add", "path": "/spec/active", "value": active})
+        try:
+            updated: Obj = await self._custom.patch_namespaced_custom_object(
+                c.GROUP, c.VERSION, namespace, c.USER_PLURAL, uid, ops,
+                field_manager=c.API_FIELD_MANAGER, _content_type="application/json-patch+json",
+            )  # fmt: skip
+        except ApiException as exc:
+            if exc.status == 404:
+                raise not_found(f"User {uid!r} not found") from exc
+            if exc.status in (409, 422) and if_match is not None:
+                raise PreconditionFailed() from exc
+            if exc.status == 409:
+                raise ScimError(409, "The user changed meanwhile; retry the request") from exc
+            raise kube_error(exc) from exc
+        except NETWORK_ERRORS as exc:
+            raise kube_error(exc) from exc
+        self._directory.upsert(c.USER_PLURAL, updated)
+        return updated

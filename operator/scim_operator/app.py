@@ -1,0 +1,163 @@
+"""The composition root: every collaborator of the operator is built here, once, by
+constructor injection, in the order it is read. Nothing is patched after construction and
+nothing is read from the environment outside ``main.py``.
+
+    settings ─► ApiClient ─► work queues ─► ClusterCache (feeds the queues)
+             ─► LeaderElector (Lease; on takeover: cache.requeue_all)
+             ─► GroupSync / UserSync / WorkspaceSync (cache + leader)
+             ─► informers (cache, token Secrets by label) ─► Kopf (login, workspace finalizer)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import kopf
+import prometheus_client
+from kubernetes_asyncio import client
+
+from scim_core import constants as c
+from scim_core.informer import Informer
+from scim_core.kube import api_client
+
+from . import metrics
+from .cache import BINDINGS, NAMESPACES, ClusterCache, GroupKey
+from .group_sync import GroupSync
+from .handlers import build_registry, kopf_settings
+from .leader import LeaderElector
+from .settings import OperatorSettings
+from .token_secrets import TokenSecretEvents, token_secret_informer
+from .user_sync import UserKey, UserSync
+from .workqueue import WorkQueue
+from .workspace_sync import WorkspaceKey, WorkspaceSync
+
+log = logging.getLogger(__name__)
+
+
+def cluster_informers(api: client.ApiClient, cache: ClusterCache) -> list[Informer]:
+    """Everything the cache holds: our four kinds, namespace labels, managed RoleBindings."""
+    managed = f"{c.MANAGED_BY_LABEL}={c.MANAGED_BY_VALUE}"
+    return [
+        Informer(api, c.WORKSPACE_PLURAL, cache),
+        Informer(api, c.USER_PLURAL, cache),
+        Informer(api, c.GROUP_PLURAL, cache),
+        Informer(api, c.SHARD_PLURAL, cache),
+        Informer(api, NAMESPACES, cache, path="/api/v1/namespaces"),
+        Informer(api, BINDINGS, cache, path="/apis/rbac.authorization.k8s.io/v1/rolebindings",
+                 label_selector=managed),
+    ]  # fmt: skip
+
+
+@dataclass
+class Operator:
+    settings: OperatorSettings
+    api: client.ApiClient
+    leader: LeaderElector
+    cache: ClusterCache
+    groups: WorkQueue[GroupKey]
+    users: WorkQueue[UserKey]
+    workspaces: WorkQueue[WorkspaceKey]
+    group_sync: GroupSync
+    user_sync: UserSync
+    workspace_sync: WorkspaceSync
+    informers: list[Informer]
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        for informer in self.informers:
+            informer.start()
+        self.groups.start(self.group_sync.reconcile)
+        self.users.start(self.user_sync.reconcile)
+        self.workspaces.start(self.workspace_sync.reconcile)
+        self.leader.start()
+        self._tasks.append(asyncio.create_task(self._resync_workspaces(), name="workspace-resync"))
+        if self.settings.metrics_port:
+            try:
+                prometheus_client.start_http_server(self.settings.metrics_port)
+            except OSError as exc:
+                log.warning("metrics port %s unavailable: %s", self.settings.metrics_port, exc)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for queue in (self.groups, self.users, self.workspaces):
+            await queue.stop()
+        await self.leader.stop(release=True)  # after the workers: nothing writes past the release
+        for informer in self.informers:
+            await informer.stop()
+        await self.api.close()
+
+    async def _resync_workspaces(self) -> None:
+        """Token expiry and rotation are due by the clock, not by an event: the leader looks
+        at every workspace each ``workspace_resync_seconds``. A standby queues nothing."""
+        while True:
+            await asyncio.sleep(self.settings.workspace_resync_seconds)
+            if self.leader.is_leader():
+                for key in self.cache.workspace_keys():
+                    self.workspaces.add(key)
+
+
+async def build(settings: OperatorSettings) -> Operator:
+    api = await api_client(user_agent=f"scim-operator/{settings.identity}")
+    groups: WorkQueue[GroupKey] = WorkQueue(
+        "groups", workers=4, retries=metrics.QUEUE_RETRIES.labels("groups"), depth=metrics.QUEUE_DEPTH
+    )
+    users: WorkQueue[UserKey] = WorkQueue("users", workers=2, retries=metrics.QUEUE_RETRIES.labels("users"))
+    workspaces: WorkQueue[WorkspaceKey] = WorkQueue(
+        "workspaces", workers=2, retries=metrics.QUEUE_RETRIES.labels("workspaces")
+    )
+    cache = ClusterCache(on_change=groups.add, on_user_change=users.add, on_workspace_change=workspaces.add)
+    leader = LeaderElector(
+        api,
+        name=settings.lease_name,
+        namespace=settings.lease_namespace,
+        identity=settings.identity,
+        lease_duration=settings.lease_duration,
+        renew_deadline=settings.renew_deadline,
+        retry_period=settings.retry_period,
+        on_started_leading=cache.requeue_all,
+    )
+    informers = [
+        *cluster_informers(api, cache),
+        token_secret_informer(api, TokenSecretEvents(workspaces.add)),
+    ]
+    return Operator(
+        settings=settings,
+        api=api,
+        leader=leader,
+        cache=cache,
+        groups=groups,
+        users=users,
+        workspaces=workspaces,
+        group_sync=GroupSync(api, settings, cache, leader),
+        user_sync=UserSync(api, cache, leader),
+        workspace_sync=WorkspaceSync(api, cache, leader),
+        informers=informers,
+    )
+
+
+async def run(
+    settings: OperatorSettings,
+    liveness: str | None = None,
+    stop_flag: asyncio.Event | threading.Event | None = None,
+) -> None:
+    """Build the operator, start it, and serve Kopf's part until stopped."""
+    operator = await build(settings)
+    await operator.start()
+    try:
+        await kopf.operator(
+            registry=build_registry(operator.workspace_sync),
+            settings=kopf_settings(),
+            standalone=True,  # leadership is the Lease (see docs/operator.md), not Kopf's peering
+            clusterwide=True,
+            liveness_endpoint=liveness,
+            stop_flag=stop_flag,
+        )
+    finally:
+        with contextlib.suppress(Exception):
+            await operator.stop()

@@ -1,0 +1,161 @@
+"""ClusterCache: which keys each change queues, readiness gating, member assembly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from scim_core import constants as c
+from scim_operator.cache import BINDINGS, KINDS, NAMESPACES, ClusterCache
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.groups: list[tuple[str, str]] = []
+        self.users: list[tuple[str, str]] = []
+        self.workspaces: list[tuple[str, str]] = []
+
+    def cache(self) -> ClusterCache:
+        return ClusterCache(self.groups.append, self.users.append, self.workspaces.append)
+
+    def clear(self) -> None:
+        self.groups.clear(), self.users.clear(), self.workspaces.clear()
+
+
+def obj(name: str, ns: str = "ns", spec: dict[str, Any] | None = None, **meta: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": ns, "uid": f"uid-{name}", **meta}, "spec": spec or {}}
+
+
+def group(name: str, *members: str, **spec: Any) -> dict[str, Any]:
+    return obj(name, spec={"displayName": name, "members": [{"value": m} for m in members], **spec})
+
+
+def binding(name: str, group_name: str, ns: str = "ns") -> dict[str, Any]:
+    labels = {c.WORKSPACE_LABEL: "ns", c.GROUP_LABEL: group_name}
+    return {"metadata": {"name": name, "namespace": ns, "labels": labels}}
+
+
+def ready_cache(rec: Recorder, **initial: list[dict[str, Any]]) -> ClusterCache:
+    cache = rec.cache()
+    for kind in KINDS:
+        assert not cache.ready
+        cache.replace_all(kind, initial.get(kind, []))
+    assert cache.ready
+    return cache
+
+
+def test_nothing_is_queued_before_every_kind_is_listed() -> None:
+    rec = Recorder()
+    cache = rec.cache()
+    cache.replace_all(c.GROUP_PLURAL, [group("g1", "u1")])
+    cache.upsert(c.GROUP_PLURAL, group("g2"))
+    assert rec.groups == []
+    for kind in KINDS:
+        cache.replace_all(kind, cache._all(kind))
+    assert sorted(set(rec.groups)) == [("ns", "g1"), ("ns", "g2")]
+
+
+def test_requeue_all_covers_groups_orphan_bindings_users_and_workspaces() -> None:
+    rec = Recorder()
+    cache = ready_cache(
+        rec,
+        **{
+            c.GROUP_PLURAL: [group("g1", "u1")],
+            c.USER_PLURAL: [obj("u1")],
+            c.WORKSPACE_PLURAL: [obj("ws")],
+            BINDINGS: [binding("scim-gone-m", "gone")],
+        },
+    )
+    rec.clear()
+    cache.requeue_all()
+    assert rec.groups == [("ns", "g1"), ("ns", "gone")]
+    assert rec.users == [("ns", "u1")]
+    assert rec.workspaces == [("ns", "ws")]
+
+
+@pytest.mark.parametrize(
+    ("change", "queued"),
+    [
+        ("group-spec", [("ns", "g1")]),
+        ("group-status", []),  # our own status write: nothing to do
+        ("user-spec", [("ns", "g1"), ("ns", "g2")]),
+        ("user-status", []),
+        ("shard", [("ns", "g1")]),
+        ("workspace-spec", [("ns", "g1"), ("ns", "g2")]),
+        ("binding-edited", [("ns", "g2")]),
+        ("unlabelled-binding", []),
+        ("namespace-labels-no-selector", []),
+    ],
+)
+def test_changes_queue_the_groups_they_affect(change: str, queued: list[tuple[str, str]]) -> None:
+    rec = Recorder()
+    cache = ready_cache(
+        rec,
+        **{
+            c.GROUP_PLURAL: [group("g1", "u1"), group("g2", "u1")],
+            c.USER_PLURAL: [obj("u1", spec={"userName": "a"})],
+            c.WORKSPACE_PLURAL: [obj("ws", spec={"displayName": "W"})],
+            NAMESPACES: [{"metadata": {"name": "ns", "labels": {}}}],
+        },
+    )
+    rec.clear()
+    if change == "group-spec":
+        cache.upsert(c.GROUP_PLURAL, group("g1", "u1", "u2"))
+    elif change == "group-status":
+        cache.upsert(c.GROUP_PLURAL, {**group("g1", "u1"), "status": {"memberCount": 1}})
+    elif change == "user-spec":
+        cache.upsert(c.USER_PLURAL, obj("u1", spec={"userName": "a", "active": False}))
+    elif change == "user-status":
+        cache.upsert(c.USER_PLURAL, {**obj("u1", spec={"userName": "a"}), "status": {"groups": 2}})
+    elif change == "shard":
+        cache.upsert(c.SHARD_PLURAL, obj("g1-1", spec={"group": "g1", "members": [{"value": "u9"}]}))
+    elif change == "workspace-spec":
+        cache.upsert(c.WORKSPACE_PLURAL, obj("ws", spec={"displayName": "W2"}))
+    elif change == "binding-edited":
+        cache.upsert(BINDINGS, binding("scim-g2-m", "g2"))
+    elif change == "unlabelled-binding":
+        cache.upsert(BINDINGS, {"metadata": {"name": "x", "namespace": "ns", "labels": {}}})
+    elif change == "namespace-labels-no-selector":
+        cache.upsert(NAMESPACES, {"metadata": {"name": "ns", "labels": {"team": "a"}}})
+    assert sorted(set(rec.groups)) == queued
+
+
+def test_user_membership_index_and_user_queue() -> None:
+    rec = Recorder()
+    cache = ready_cache(rec, **{c.GROUP_PLURAL: [group("g1", "u1")], c.USER_PLURAL: [obj("u1"), obj("u2")]})
+    rec.clear()
+    cache.upsert(c.GROUP_PLURAL, group("g1", "u2"))  # u1 out, u2 in
+    assert sorted(rec.users) == [("ns", "u1"), ("ns", "u2")]
+    assert cache.groups_of_user(("ns", "u1")) == 0 and cache.groups_of_user(("ns", "u2")) == 1
+    cache.delete(c.GROUP_PLURAL, group("g1", "u2"))
+    assert cache.groups_of_user(("ns", "u2")) == 0
+
+
+def test_every_workspace_change_queues_the_workspace() -> None:
+    rec = Recorder()
+    cache = ready_cache(rec, **{c.WORKSPACE_PLURAL: [obj("ws")]})
+    rec.clear()
+    cache.upsert(c.WORKSPACE_PLURAL, {**obj("ws"), "status": {"groups": 0}})
+    assert rec.workspaces == [("ns", "ws")]
+
+
+def test_group_members_inline_then_shards_by_suffix() -> None:
+    rec = Recorder()
+    shards = [obj(f"g1-{n}", spec={"group": "g1", "members": [{"value": f"s{n}"}]}) for n in (10, 2, 1)]
+    cache = ready_cache(rec, **{c.GROUP_PLURAL: [group("g1", "a")], c.SHARD_PLURAL: shards})
+    assert [m["value"] for m in cache.group_members(("ns", "g1"))] == ["a", "s1", "s2", "s10"]
+
+
+def test_workspace_spec_skips_deleted_and_counts() -> None:
+    rec = Recorder()
+    cache = ready_cache(
+        rec,
+        **{
+            c.WORKSPACE_PLURAL: [obj("a", spec={"x": 1}, deletionTimestamp="now"), obj("b", spec={"x": 2})],
+            c.GROUP_PLURAL: [group("g1"), group("g2")],
+        },
+    )
+    assert cache.workspace_spec("ns") == {"x": 2}
+    assert cache.workspace_spec("other") is None
+    assert cache.count(c.GROUP_PLURAL, "ns") == 2 and cache.count(c.USER_PLURAL, "ns") == 0
