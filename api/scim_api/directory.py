@@ -71,7 +71,7 @@ class Table:
             self.index[attr].setdefault(key, set()).add(oid)
         if self.track_members:
             for m in (obj.get("spec") or {}).get("members") or []:
-                self.member_of.setdefault(m["value"], set()).add(oid)
+                self.link_member(m["value"], oid)
 
     def forget(self, oid: str, resource_version: int) -> None:
         """Our own delete: drop it now and ignore any older event still on its way."""
@@ -98,11 +98,18 @@ class Table:
                     del self.index[attr][key]
         if self.track_members:
             for m in (old.get("spec") or {}).get("members") or []:
-                groups = self.member_of.get(m["value"])
-                if groups is not None:
-                    groups.discard(oid)
-                    if not groups:
-                        del self.member_of[m["value"]]
+                self.unlink_member(m["value"], oid)
+
+    def link_member(self, value: str, gid: str) -> None:
+        """Record that group ``gid`` lists member ``value`` (the reverse index)."""
+        self.member_of.setdefault(value, set()).add(gid)
+
+    def unlink_member(self, value: str, gid: str) -> None:
+        groups = self.member_of.get(value)
+        if groups is not None:
+            groups.discard(gid)
+            if not groups:
+                del self.member_of[value]
 
     def lookup(self, attr: str, value: str) -> set[str]:
         return set(self.index[attr].get(value.lower(), ()))
@@ -239,15 +246,9 @@ class Directory:
         ns = shard["metadata"]["namespace"]
         gid = (shard.get("spec") or {}).get("group", "")
         table = self.groups.setdefault(ns, Table(self.GROUP_INDEXES, track_members=True))
+        link = table.link_member if add else table.unlink_member
         for m in (shard.get("spec") or {}).get("members") or []:
-            if add:
-                table.member_of.setdefault(m["value"], set()).add(gid)
-            else:
-                groups = table.member_of.get(m["value"])
-                if groups is not None:
-                    groups.discard(gid)
-                    if not groups:
-                        del table.member_of[m["value"]]
+            link(m["value"], gid)
 
     def shards_of(self, namespace: str, gid: str) -> list[Obj]:
         """The group's shards, in name order."""

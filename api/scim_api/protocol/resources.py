@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from scim_core import constants as c
+from scim_core.members import member_json
 
 from ..errors import bad_request, invalid_syntax
 from .group_patch import GroupState, parse_members
@@ -57,10 +58,16 @@ def group_spec(state: GroupState) -> dict[str, Any]:
     spec: dict[str, Any] = {"displayName": state.display_name}
     if state.external_id is not None:
         spec["externalId"] = state.external_id
-    spec["members"] = [
-        {"value": v, "display": d} if d is not None else {"value": v} for v, d in state.members.items()
-    ]
+    spec["members"] = [member_json(v, d) for v, d in state.members.items()]
     return spec
+
+
+def _head(schema: str, rid: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """What every resource starts with: its schema, id and (when set) externalId."""
+    out: dict[str, Any] = {"schemas": [schema], "id": rid}
+    if spec.get("externalId") is not None:
+        out["externalId"] = spec["externalId"]
+    return out
 
 
 def group_resource(
@@ -72,9 +79,7 @@ def group_resource(
     """SCIM JSON of a group; ``members`` (inline + shards) or None to leave them out."""
     spec = obj.get("spec") or {}
     gid = obj["metadata"]["name"]
-    out: dict[str, Any] = {"schemas": [GROUP_SCHEMA], "id": gid}
-    if spec.get("externalId") is not None:
-        out["externalId"] = spec["externalId"]
+    out = _head(GROUP_SCHEMA, gid, spec)
     out["displayName"] = spec.get("displayName", "")
     if members is not None:
         out["members"] = [
@@ -126,9 +131,7 @@ def user_resource(
 ) -> dict[str, Any]:
     spec = obj.get("spec") or {}
     uid = obj["metadata"]["name"]
-    out: dict[str, Any] = {"schemas": [USER_SCHEMA], "id": uid}
-    if spec.get("externalId") is not None:
-        out["externalId"] = spec["externalId"]
+    out = _head(USER_SCHEMA, uid, spec)
     out["userName"] = spec.get("userName", "")
     for key in ("displayName", "name", "emails"):
         if spec.get(key) is not None:

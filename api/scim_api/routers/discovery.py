@@ -5,7 +5,7 @@ Also the server-root ``POST /.search`` (RFC 7644 §3.4.3), which this server doe
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
@@ -38,12 +38,17 @@ async def resource_types(request: Request, _: Auth) -> Response:
     return scim_response(request, discovery.list_response(discovery.resource_types(base_url(request))))
 
 
+def _one(request: Request, items: list[dict[str, Any]], wanted: str, kind: str) -> Response:
+    """The discovery document whose ``id`` is ``wanted``, or 404."""
+    for item in items:
+        if item["id"] == wanted:
+            return scim_response(request, item)
+    raise not_found(f"{kind} {wanted!r} not found")
+
+
 @router.get("/ResourceTypes/{rid}")
 async def resource_type(request: Request, rid: str, _: Auth) -> Response:
-    for rt in discovery.resource_types(base_url(request)):
-        if rt["id"] == rid:
-            return scim_response(request, rt)
-    raise not_found(f"ResourceType {rid!r} not found")
+    return _one(request, discovery.resource_types(base_url(request)), rid, "ResourceType")
 
 
 @router.get("/Schemas")
@@ -53,10 +58,7 @@ async def schemas(request: Request, _: Auth) -> Response:
 
 @router.get("/Schemas/{sid}")
 async def schema(request: Request, sid: str, _: Auth) -> Response:
-    for s in discovery.schemas(base_url(request)):
-        if s["id"] == sid:
-            return scim_response(request, s)
-    raise not_found(f"Schema {sid!r} not found")
+    return _one(request, discovery.schemas(base_url(request)), sid, "Schema")
 
 
 @router.post("/.search")
