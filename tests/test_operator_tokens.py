@@ -90,6 +90,25 @@ def test_rotation_on_demand_keeps_previous_in_grace(kube: client.ApiClient, name
     eventually(lambda: _hashes(kube, namespace) == {token_sha256(new), token_sha256(old)})
 
 
+def test_rotated_token_is_published_before_it_is_in_the_secret(
+    kube: client.ApiClient, namespace: str
+) -> None:
+    """Whoever reads the new token from the Secret gets one the API already accepts: its hash
+    is in the workspace status before the Secret holds it (the old order gave the IdP 401s
+    for up to a second after a rotation), and the old token stays published meanwhile."""
+    old = workspace_with_token(kube, namespace)
+    custom(kube).patch_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace, c.WORKSPACE_PLURAL, "ws",
+        {"metadata": {"annotations": {ROTATE_REQUEST: "published-first"}}},
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while (new := read_token(kube, namespace)) == old:
+        assert time.monotonic() < deadline, "the token was never rotated"
+        time.sleep(0.01)
+    assert new
+    assert {token_sha256(new), token_sha256(old)} <= _hashes(kube, namespace)
+
+
 def test_grace_zero_drops_previous(kube: client.ApiClient, namespace: str) -> None:
     create_workspace(kube, namespace, token={"gracePeriod": "0s"})
     old = eventually(lambda: read_token(kube, namespace))

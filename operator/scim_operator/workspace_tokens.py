@@ -17,6 +17,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from scim_core import constants as c
 from scim_core import tokens
+from scim_core.kube import patch_status
 from scim_core.resources import ScimWorkspaceSpec
 
 from .conditions import set_condition
@@ -163,6 +164,21 @@ async def _refuse_shared(
     return plan
 
 
+async def _announce(api: client.ApiClient, workspace: dict[str, Any], plan: TokenPlan) -> None:
+    """Publish a new token's hash before the token is written to the Secret: whoever reads
+    the Secret (an admin handing it to the IdP) gets a token the API already accepts. The
+    hashes published so far stay too, until the final status replaces them (a token that
+    never reaches the Secret is known to nobody, so announcing it early is harmless)."""
+    published = list((workspace.get("status") or {}).get("tokenHashes") or [])
+    known = {h.get("sha256") for h in published}
+    fresh = [h.as_status() for h in plan.hashes if h.sha256 not in known]
+    if fresh:
+        meta = workspace["metadata"]
+        await patch_status(
+            api, c.WORKSPACE_PLURAL, meta["namespace"], meta["name"], {"tokenHashes": published + fresh}
+        )
+
+
 async def reconcile_workspace_token(
     api: client.ApiClient, body: kopf.Body, claims: TokenClaims = CLAIMS
 ) -> dict[str, Any]:
@@ -192,6 +208,8 @@ async def reconcile_workspace_token(
             plan = await _refuse_shared(api, (namespace, name), meta["uid"], plan, claims)
             if not (plan.secret_changed and (plan.valid or plan.create)):
                 break
+            if plan.write_token is not None and plan.valid:
+                await _announce(api, workspace, plan)
             if await _write_secret(core, workspace, spec.token.secretName, plan, existing):
                 break
             # someone else created the Secret first: publish what is really there
