@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: venv binaries crds lint typecheck test unit run bench bench-api bench-operator clean
+.PHONY: venv binaries crds lint typecheck test test-fast unit e2e-cluster run bench bench-api bench-operator clean
 
 $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
@@ -31,8 +31,16 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: venv binaries lint typecheck  ## ruff, mypy and the whole pytest suite (what CI runs)
+test: test-fast e2e-cluster  ## everything CI checks: test-fast, then the suite on a kind cluster
+
+test-fast: venv binaries lint typecheck  ## ruff, mypy and the whole pytest suite (no cluster)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# image -> kind cluster (node image built here when no registry answers) -> helm install
+# (default values, Pod Security restricted) -> helm test -> e2e/ suite -> cluster deleted.
+# KEEP_CLUSTER=1 keeps it; E2E_KUBECONFIG=... uses an existing cluster instead (README).
+e2e-cluster: venv binaries
+	e2e/cluster/e2e-cluster.sh
 
 unit: venv  ## only the fast tests that need no control plane
 	$(BIN)/pytest -m "not cluster" $(PYTEST_ARGS)
