@@ -36,20 +36,23 @@ kind_() {
   kind "$@"
 }
 
-t=$SECONDS
-BASE_IMAGE="${E2E_BASE_IMAGE:-}"
-if [[ -z $BASE_IMAGE ]]; then
-  if timeout 60 docker pull -q python:3.11-slim >/dev/null 2>&1; then BASE_IMAGE=python:3.11-slim
-  else BASE_IMAGE="$("$E2E_DIR/python-base.sh")"; fi
-fi
-step base-image $t
 IMAGE="${E2E_IMAGE:-}"
 if [[ -z $IMAGE ]]; then
   t=$SECONDS
-  IMAGE="scim-kube:e2e-$(git -C "$REPO_ROOT" ls-files -s -- Dockerfile pyproject.toml README.md core api operator devenv | sha256sum | cut -c1-12)"
+  BASE_IMAGE="${E2E_BASE_IMAGE:-}"
+  if [[ -z $BASE_IMAGE ]]; then
+    if timeout 20 docker pull -q python:3.11-slim >/dev/null 2>&1; then BASE_IMAGE=python:3.11-slim
+    else BASE_IMAGE="$("$E2E_DIR/python-base.sh")"; fi
+  fi
+  step base-image $t; t=$SECONDS
+  # tagged by the base and the content of what the Dockerfile copies (uncommitted edits included)
+  IMAGE="scim-kube:e2e-$(cd "$REPO_ROOT" && { echo "$BASE_IMAGE"; find Dockerfile .dockerignore pyproject.toml README.md \
+      core api operator devenv -type f -not -path '*/__pycache__/*' -not -name '*.pyc' -print0 | sort -z \
+      | xargs -0 sha256sum; } | sha256sum | cut -c1-12)"
   if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
     log "building $IMAGE from the Dockerfile (BASE_IMAGE=$BASE_IMAGE)"
-    # --network host: the only way pip reaches PyPI from a build on these machines.
+    # --network host: the only way pip reaches PyPI from a build on these machines; the
+    # classic builder: BuildKit would fetch its Dockerfile frontend from Docker Hub.
     DOCKER_BUILDKIT=0 docker build -q --network host --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$IMAGE" "$REPO_ROOT" >/dev/null
   fi
   step project-image $t
@@ -57,7 +60,6 @@ fi
 
 cleanup() {
   local rc=$?
-  [[ -n ${PF_PID:-} ]] && kill "$PF_PID" 2>/dev/null
   if [[ -z ${E2E_KUBECONFIG:-} && ${KEEP_CLUSTER:-0} != 1 ]]; then
     t=$SECONDS; kind_ delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true; step delete $t
   elif [[ ${KEEP_CLUSTER:-0} == 1 ]]; then
@@ -78,11 +80,11 @@ else
   NODE_IMAGE="${E2E_NODE_IMAGE:-}"
   if [[ -z $NODE_IMAGE ]]; then
     official="kindest/node:$K8S_VERSION"
-    if timeout 60 docker pull -q "$official" >/dev/null 2>&1; then NODE_IMAGE="$official"
+    if timeout 20 docker pull -q "$official" >/dev/null 2>&1; then NODE_IMAGE="$official"
     else NODE_IMAGE="$("$E2E_DIR/node-image.sh")"; fi
   fi
   step node-image $t
-  docker run --rm --privileged --entrypoint true "$BASE_IMAGE" 2>/dev/null || NEED_SHIM=1
+  docker run --rm --privileged --entrypoint true "$NODE_IMAGE" 2>/dev/null || NEED_SHIM=1
   export KUBECONFIG="$WORK/kubeconfig"
   kind_ delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
   t=$SECONDS

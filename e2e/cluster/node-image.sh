@@ -66,7 +66,7 @@ build() {
   install -m 0755 "$E2E_DIR/node/preload-images" "$root/usr/local/bin/"
   install -m 0644 "$E2E_DIR/node/preload-images.service" "$root/etc/systemd/system/"
   sed "s/@PAUSE_TAG@/$PAUSE_TAG/" "$E2E_DIR/node/containerd-config.toml" > "$root/etc/containerd/config.toml"
-  install -m 0644 "$E2E_DIR/node/10-bridge.conflist" "$root/etc/cni/net.d/"
+  install -m 0644 "$E2E_DIR/node/10-ptp.conflist" "$root/etc/cni/net.d/"
   install -m 0644 "$E2E_DIR/node/default-storage.yaml" "$root/kind/manifests/"
   ln -sfn /usr/lib/cni "$root/opt/cni/bin"
   # kind's units expect containerd under /usr/local/bin; Debian puts it in /usr/bin.
