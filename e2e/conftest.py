@@ -24,6 +24,19 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("the e2e suite runs against a cluster: `make e2e-cluster` (see README)")
 
 
+# The plain flows first, the disruptive tests last.
+MODULE_ORDER = ("test_idp_flows", "test_large_group", "test_token_rotation", "test_disruption",
+                "test_operator_failover")  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        return MODULE_ORDER.index(name) if name in MODULE_ORDER else len(MODULE_ORDER)
+
+    items.sort(key=rank)
+
+
 @dataclass
 class ClusterStack:
     """What tests.test_e2e_idp's Idp helper and flows use of their stack: an admin client and

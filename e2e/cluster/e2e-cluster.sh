@@ -63,7 +63,7 @@ cleanup() {
   if [[ -z ${E2E_KUBECONFIG:-} && ${KEEP_CLUSTER:-0} != 1 ]]; then
     t=$SECONDS; kind_ delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true; step delete $t
   elif [[ ${KEEP_CLUSTER:-0} == 1 ]]; then
-    log "kept: KUBECONFIG=$KUBECONFIG (kind delete cluster --name $CLUSTER to remove)"
+    log "kept: KUBECONFIG=${KUBECONFIG:-} (kind delete cluster --name $CLUSTER to remove)"
   fi
   log "timings (s): $(for k in "${!took[@]}"; do printf '%s=%s ' "$k" "${took[$k]}"; done)total=$((SECONDS - started))"
   exit $rc

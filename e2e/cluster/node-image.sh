@@ -60,7 +60,7 @@ build() {
   install -m 0644 "$files"/etc/crictl.yaml "$root/etc/"
   install -m 0644 "$files"/etc/default/* "$root/etc/default/"
   install -m 0644 "$files"/etc/sysctl.d/* "$root/etc/sysctl.d/"
-  install -m 0644 "$files"/etc/systemd/system/*.* "$root/etc/systemd/system/"
+  find "$files/etc/systemd/system" -maxdepth 1 -type f -exec install -m 0644 {} "$root/etc/systemd/system/" \;
   install -m 0644 "$files"/etc/systemd/system/kubelet.service.d/* "$root/etc/systemd/system/kubelet.service.d/"
   install -m 0755 "$E2E_DIR/node/entrypoint" "$root/usr/local/bin/scim-kube-entrypoint"
   install -m 0755 "$E2E_DIR/node/preload-images" "$root/usr/local/bin/"
@@ -85,12 +85,14 @@ build() {
           /lib/systemd/system/local-fs.target.wants/* /lib/systemd/system/sockets.target.wants/*udev* \
           /lib/systemd/system/sockets.target.wants/*initctl* /lib/systemd/system/basic.target.wants/*
     echo ReadKMsg=no >> /etc/systemd/journald.conf
-    systemctl enable kubelet.service containerd.service undo-mount-hacks.service preload-images.service
-    systemctl mask systemd-binfmt.service'
+    systemctl enable -q kubelet.service containerd.service undo-mount-hacks.service preload-images.service
+    systemctl mask -q systemd-binfmt.service'
   log "importing the node image $TAG"
-  tar -C "$root" -c . | docker import \
-      --change 'ENV container=docker' --change 'STOPSIGNAL SIGRTMIN+3' \
-      --change 'ENTRYPOINT ["/usr/local/bin/scim-kube-entrypoint", "/sbin/init"]' - "$TAG" >/dev/null
+  tar -C "$root" -c . | docker import --change 'ENV container=docker' \
+      --change 'ENTRYPOINT ["/usr/local/bin/scim-kube-entrypoint", "/sbin/init"]' - "$TAG-rootfs" >/dev/null
+  # systemd stops on SIGRTMIN+3; `docker import` cannot set STOPSIGNAL (Docker 20.10).
+  printf 'FROM %s\nSTOPSIGNAL SIGRTMIN+3\n' "$TAG-rootfs" | DOCKER_BUILDKIT=0 docker build -q -t "$TAG" - >/dev/null
+  docker rmi "$TAG-rootfs" >/dev/null
 }
 
 mkdir -p "$E2E_CACHE"
