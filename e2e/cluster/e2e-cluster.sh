@@ -29,7 +29,10 @@ HELM="$("$PY" -c 'from scim_devenv.binaries import ensure; print(ensure(["helm"]
 
 # The kind CLI goes through the docker shim only where --privileged cannot work (this VM).
 kind_() {
-  if [[ ${NEED_SHIM:-0} == 1 ]]; then
+  if [[ -z ${NEED_SHIM:-} ]]; then
+    NEED_SHIM=0; docker run --rm --privileged --entrypoint true "$IMAGE" 2>/dev/null || NEED_SHIM=1
+  fi
+  if [[ $NEED_SHIM == 1 ]]; then
     local shim; shim="$(mktemp -d)"; ln -s "$E2E_DIR/docker-shim" "$shim/docker"
     PATH="$shim:$PATH" kind "$@"; local rc=$?; rm -rf "$shim"; return $rc
   fi
@@ -84,7 +87,6 @@ else
     else NODE_IMAGE="$("$E2E_DIR/node-image.sh")"; fi
   fi
   step node-image $t
-  docker run --rm --privileged --entrypoint true "$NODE_IMAGE" 2>/dev/null || NEED_SHIM=1
   export KUBECONFIG="$WORK/kubeconfig"
   kind_ delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
   t=$SECONDS
