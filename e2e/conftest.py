@@ -62,7 +62,7 @@ def kube(release: Release) -> Iterator[client.ApiClient]:
 
 # Namespaces the tests create (fixed names, as tests/test_e2e_idp.py's flows use).
 TEST_NAMESPACES = ("entra", "okta", "onelogin", "okta-aiw", "spread", "large-group", "steady-api",
-                   "steady-upgrade", "failover-graceful", "failover-forced", "rotation")  # fmt: skip
+                   "steady-upgrade", "failover-graceful", "failover-forced", "failover-crashed", "rotation")  # fmt: skip
 
 
 def delete_namespaces(kube: client.ApiClient, names: tuple[str, ...]) -> None:

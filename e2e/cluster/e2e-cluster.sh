@@ -19,6 +19,7 @@ WORK="$REPO_ROOT/run/e2e"
 PY="$REPO_ROOT/.venv/bin/python"
 mkdir -p "$WORK"
 started=$SECONDS
+run_started=$(date +%s)
 declare -A took=()
 step() { took[$1]=$((SECONDS - ${2})); }
 
@@ -30,7 +31,7 @@ HELM="$("$PY" -c 'from scim_devenv.binaries import ensure; print(ensure(["helm"]
 # The kind CLI goes through the docker shim only where --privileged cannot work (this VM).
 kind_() {
   if [[ -z ${NEED_SHIM:-} ]]; then
-    NEED_SHIM=0; docker run --rm --privileged --entrypoint true "$IMAGE" 2>/dev/null || NEED_SHIM=1
+    NEED_SHIM=0; docker run --rm --privileged --user 0 --entrypoint true "$IMAGE" 2>/dev/null || NEED_SHIM=1
   fi
   if [[ $NEED_SHIM == 1 ]]; then
     local shim; shim="$(mktemp -d)"; ln -s "$E2E_DIR/docker-shim" "$shim/docker"
@@ -68,6 +69,8 @@ cleanup() {
   elif [[ ${KEEP_CLUSTER:-0} == 1 ]]; then
     log "kept: KUBECONFIG=${KUBECONFIG:-} (kind delete cluster --name $CLUSTER to remove)"
   fi
+  local figures="$REPO_ROOT/bench/results/e2e-cluster.json"
+  [[ -f $figures && $(stat -c %Y "$figures") -ge $run_started ]] && { log "figures ($figures):"; cat "$figures" >&2; }
   log "timings (s): $(for k in "${!took[@]}"; do printf '%s=%s ' "$k" "${took[$k]}"; done)total=$((SECONDS - started))"
   exit $rc
 }
@@ -105,7 +108,8 @@ kubectl label --overwrite namespace "$NAMESPACE" pod-security.kubernetes.io/enfo
 log "helm install $RELEASE (default values, image $IMAGE) into $NAMESPACE (Pod Security: restricted)"
 "$HELM" upgrade --install "$RELEASE" "$REPO_ROOT/charts/scim-kube" --namespace "$NAMESPACE" \
     --set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE##*:}" --wait --timeout 5m
-kubectl wait --namespace "$NAMESPACE" --for=condition=Ready pod --all --timeout=180s
+kubectl wait --namespace "$NAMESPACE" --for=condition=Ready pod --timeout=180s \
+    -l "app.kubernetes.io/instance=$RELEASE,app.kubernetes.io/component in (api,operator)"
 step helm-install $t
 t=$SECONDS; "$HELM" test "$RELEASE" --namespace "$NAMESPACE" --logs --timeout 3m; step helm-test $t
 
