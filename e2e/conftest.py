@@ -65,7 +65,7 @@ TEST_NAMESPACES = ("entra", "okta", "onelogin", "okta-aiw", "spread", "large-gro
                    "steady-upgrade", "failover-graceful", "failover-forced", "failover-crashed", "rotation")  # fmt: skip
 
 
-def delete_namespaces(kube: client.ApiClient, names: tuple[str, ...]) -> None:
+def delete_namespaces(kube: client.ApiClient, names: tuple[str, ...], wait: bool = True) -> None:
     core = client.CoreV1Api(kube)
     for name in names:
         try:
@@ -73,16 +73,18 @@ def delete_namespaces(kube: client.ApiClient, names: tuple[str, ...]) -> None:
         except ApiException as exc:
             if exc.status != 404:
                 raise
-    eventually(lambda: not {ns.metadata.name for ns in core.list_namespace().items} & set(names),
-               timeout=180, interval=1)  # fmt: skip
+    if wait:
+        eventually(lambda: not {ns.metadata.name for ns in core.list_namespace().items} & set(names),
+                   timeout=180, interval=1)  # fmt: skip
 
 
 @pytest.fixture(scope="session", autouse=True)
 def clean_namespaces(kube: client.ApiClient) -> Iterator[None]:
-    """Leftovers of an earlier run on an existing cluster go first; ours go afterwards."""
+    """Leftovers of an earlier run on an existing cluster go first; ours go afterwards
+    (deleted, not waited for: 1,100 users take a while to go)."""
     delete_namespaces(kube, TEST_NAMESPACES)
     yield
-    delete_namespaces(kube, TEST_NAMESPACES)
+    delete_namespaces(kube, TEST_NAMESPACES, wait=False)
 
 
 @pytest.fixture(scope="session")
