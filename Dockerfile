@@ -6,10 +6,13 @@
 #   docker build -t registry.example.com/scim-kube:0.1.0 .
 #
 # Pin the base by digest in your registry mirror for reproducible builds
-# (python:3.11-slim@sha256:...).
+# (python:3.11-slim@sha256:...). BASE_IMAGE swaps it for any Python 3.11 image with `python`,
+# venv and useradd (`make e2e-cluster` builds one from Debian packages where no registry is
+# reachable: e2e/cluster/python-base.sh).
+ARG BASE_IMAGE=python:3.11-slim
 
 # --------------------------------------------------------------------------- builder
-FROM python:3.11-slim AS builder
+FROM ${BASE_IMAGE} AS builder
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -35,7 +38,7 @@ RUN pip install --prefer-binary . \
  && pip uninstall --yes pip setuptools wheel
 
 # --------------------------------------------------------------------------- runtime
-FROM python:3.11-slim
+FROM ${BASE_IMAGE}
 
 LABEL org.opencontainers.image.title="scim-kube" \
       org.opencontainers.image.description="SCIM 2.0 provisioning of IdP groups into Kubernetes RBAC" \

@@ -11,7 +11,7 @@ PYPROJECTS := pyproject.toml devenv/pyproject.toml
 STAMP := $(VENV)/.installed-$(shell cat $(PYPROJECTS) | sha256sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: venv binaries crds lint typecheck test unit run bench bench-api bench-operator clean
+.PHONY: venv binaries crds lint typecheck test test-fast unit e2e-cluster run bench bench-api bench-operator clean
 
 $(STAMP): $(PYPROJECTS)
 	rm -f $(VENV)/.installed-*
@@ -36,8 +36,16 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: venv binaries lint typecheck  ## ruff, mypy, the whole pytest suite (what CI runs), branch coverage of the pure modules
+test: test-fast e2e-cluster  ## everything CI checks: test-fast, then the suite on a kind cluster
+
+test-fast: venv binaries lint typecheck  ## ruff, mypy, the whole pytest suite (no kind cluster), branch coverage of the pure modules
 	$(BIN)/pytest --cov --cov-report=term-missing $(PYTEST_ARGS)
+
+# image -> kind cluster (node image built here when no registry answers) -> helm install
+# (default values, Pod Security restricted) -> helm test -> e2e/ suite -> cluster deleted.
+# KEEP_CLUSTER=1 keeps it; E2E_KUBECONFIG=... uses an existing cluster instead (README).
+e2e-cluster: venv binaries
+	e2e/cluster/e2e-cluster.sh
 
 unit: venv  ## only the fast tests that need no control plane (with branch coverage of the pure modules)
 	$(BIN)/pytest -m "not cluster" --cov --cov-report=term-missing $(PYTEST_ARGS)
