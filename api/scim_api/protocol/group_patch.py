@@ -113,15 +113,21 @@ def _check(target: Target, path: str) -> Target:
 # --------------------------------------------------------------------------------- values
 
 
+def require_text(value: Any, what: str, missing: str, allow_empty: bool = False) -> str:
+    """``value`` when it is a string of at most 256 characters (non-blank unless
+    ``allow_empty``); else 400 with ``missing`` or a length message naming ``what``."""
+    if not isinstance(value, str) or (not allow_empty and not value.strip()):
+        raise bad_request(missing)
+    if len(value) > 256:
+        raise bad_request(f"{what} is longer than 256 characters")
+    return value
+
+
 def _string(value: Any, what: str, allow_empty: bool = False) -> str:
     # Entra sometimes wraps single values: [{"value": "x"}]
     if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict) and "value" in value[0]:
         value = value[0]["value"]
-    if not isinstance(value, str) or (not allow_empty and not value.strip()):
-        raise bad_request(f"'{what}' must be a non-empty string")
-    if len(value) > 256:
-        raise bad_request(f"'{what}' is longer than 256 characters")
-    return value
+    return require_text(value, f"'{what}'", f"'{what}' must be a non-empty string", allow_empty)
 
 
 def parse_members(value: Any) -> dict[str, str | None]:
@@ -132,11 +138,9 @@ def parse_members(value: Any) -> dict[str, str | None]:
         if not isinstance(item, dict):
             raise bad_request("Each member must be an object with a 'value'")
         lowered = {k.lower(): v for k, v in item.items()}
-        member = lowered.get("value")
-        if not isinstance(member, str) or not member.strip():
-            raise bad_request("Each member needs a non-empty string 'value'")
-        if len(member) > 256:
-            raise bad_request("A member 'value' is longer than 256 characters")
+        member = require_text(
+            lowered.get("value"), "A member 'value'", "Each member needs a non-empty string 'value'"
+        )
         display = lowered.get("display")
         if display is not None and not isinstance(display, str):
             raise bad_request("A member 'display' must be a string")

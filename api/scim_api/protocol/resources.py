@@ -10,7 +10,7 @@ from scim_core import constants as c
 from scim_core.members import member_json
 
 from ..errors import bad_request, invalid_syntax
-from .group_patch import GroupState, parse_members
+from .group_patch import GroupState, parse_members, require_text
 
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -112,11 +112,11 @@ def parse_group_body(body: Any) -> GroupState:
         if key.lower() not in _GROUP_KEYS and key.lower() not in GROUP_SCHEMAS_ACCEPTED:
             raise invalid_syntax(f"Unknown attribute {key!r} for a Group")
     lowered = {k.lower(): v for k, v in body.items()}
-    display = lowered.get("displayname")
-    if not isinstance(display, str) or not display.strip():
-        raise bad_request("'displayName' is required and must be a non-empty string")
-    if len(display) > 256:
-        raise bad_request("'displayName' is longer than 256 characters")
+    display = require_text(
+        lowered.get("displayname"),
+        "'displayName'",
+        "'displayName' is required and must be a non-empty string",
+    )
     external = lowered.get("externalid")
     if external is not None and (not isinstance(external, str) or len(external) > 256):
         raise bad_request("'externalId' must be a string of at most 256 characters")

@@ -1,4 +1,4 @@
-"""RBAC planning, the pure parts besides pattern matching (tests/test_unit_logic.py keeps the
+"""RBAC planning, the pure parts besides pattern matching (test_rbac_plan.py beside it keeps the
 older plan tests; tests/test_token_policy.py and the RE2 work cover mapping_matches)."""
 
 from __future__ import annotations

@@ -1,0 +1,79 @@
+"""Groups into RoleBindings: splitting, allow-list, subjects, selectors (``rbac.py``)."""
+
+from __future__ import annotations
+
+import json
+
+from scim_operator.rbac import MAX_SUBJECTS_PER_BINDING, label_selector_matches, plan_group, subject_for
+
+
+def _users(n: int) -> dict[str, dict[str, object]]:
+    return {f"u{i}": {"userName": f"user{i}@example.com", "active": True} for i in range(n)}
+
+
+def test_plan_group_splits_large_groups_stably() -> None:
+    ws = {
+        "subjects": {"prefix": "oidc:"},
+        "roleMappings": [{"name": "m", "groups": {"pattern": ".*"}, "clusterRole": "view"}],
+    }
+    users = _users(50_000)
+    spec = {"displayName": "All", "members": [{"value": u} for u in users]}
+    plan = plan_group("ns", "grp-all", spec, ws, users, {}, frozenset({"view"}), frozenset())
+    assert len(plan.bindings) >= 50_000 // MAX_SUBJECTS_PER_BINDING
+    assert sum(len(b.subjects) for b in plan.bindings) == 50_000
+    for b in plan.bindings:
+        assert len(json.dumps(b.manifest("ns", "grp-all", "uid"))) < 1024 * 1024
+    spec2 = {"displayName": "All", "members": [{"value": u} for u in users if u != "u123"]}
+    plan2 = plan_group("ns", "grp-all", spec2, ws, users, {}, frozenset({"view"}), frozenset())
+    changed = [a.name for a, b in zip(plan.bindings, plan2.bindings, strict=True) if a.subjects != b.subjects]
+    assert len(changed) == 1  # one member out: one binding rewritten
+
+
+def test_plan_group_refuses_roles_outside_allow_list() -> None:
+    ws = {"roleMappings": [{"name": "root", "groups": {"displayName": "G"}, "clusterRole": "cluster-admin"}]}
+    plan = plan_group(
+        "ns",
+        "g",
+        {"displayName": "G", "members": [{"value": "u0"}]},
+        ws,
+        _users(1),
+        {},
+        frozenset({"view"}),
+        frozenset(),
+    )
+    assert plan.bindings == [] and plan.refusals[0].role_name == "cluster-admin"
+
+
+def test_subjects_and_selectors() -> None:
+    assert subject_for("u1", {"userName": "a", "subject": "explicit"}, "p:", "userName") == "explicit"
+    assert subject_for("u1", {"emails": [{"value": "x@y", "primary": True}]}, "", "email") == "x@y"
+    assert subject_for("u1", {}, "oidc:", "id") == "oidc:u1"
+    assert subject_for("u1", {}, "", "externalId") is None
+    sel = {
+        "matchLabels": {"a": "1"},
+        "matchExpressions": [{"key": "b", "operator": "NotIn", "values": ["2"]}],
+    }
+    assert label_selector_matches(sel, {"a": "1"}) and not label_selector_matches(sel, {"a": "1", "b": "2"})
+
+
+def test_mappings_by_external_id_and_namespaced_role() -> None:
+    ws = {
+        "roleMappings": [
+            {
+                "name": "ext",
+                "groups": {"externalId": "E-1"},
+                "role": "deployer",
+                "namespaceSelector": {"matchLabels": {"env": "dev"}},
+            },
+            {"name": "other", "groups": {"externalId": "E-2"}, "clusterRole": "view"},
+        ]
+    }
+    spec = {"displayName": "G", "externalId": "E-1", "members": [{"value": "u0"}]}
+    labels = {"ns": {}, "dev-a": {"env": "dev"}, "prod": {"env": "prod"}}
+    plan = plan_group("ns", "g", spec, ws, _users(1), labels, frozenset({"view"}), frozenset({"deployer"}))
+    assert [(b.namespace, b.role_kind, b.role_name) for b in plan.bindings] == [
+        ("dev-a", "Role", "deployer"),
+        ("ns", "Role", "deployer"),
+    ]
+    refused = plan_group("ns", "g", spec, ws, _users(1), labels, frozenset({"view"}), frozenset())
+    assert refused.bindings == [] and refused.refusals[0].role_kind == "Role"
