@@ -20,17 +20,7 @@ from ..protocol.resources import etag, user_resource
 from ..protocol.user_patch import active_after_patch, active_after_put
 from ..responses import empty_response, scim_response
 from ..user_store import UserStore
-from .common import (
-    Auth,
-    base_url,
-    index_lookup,
-    json_body,
-    list_response,
-    not_modified,
-    read_query,
-    resource_id,
-    state_of,
-)
+from . import common
 
 router = APIRouter()
 _INDEXED = {"username": "userName", "externalid": "externalId"}
@@ -38,7 +28,7 @@ _CASE_EXACT = frozenset({"id", "externalid"})
 
 
 def _groups_of(request: Request, namespace: str, uid: str) -> list[tuple[str, str]]:
-    table = state_of(request).directory.group_table(namespace)
+    table = common.state_of(request).directory.group_table(namespace)
     return [
         (gid, table.by_id[gid]["spec"].get("displayName", "")) for gid in sorted(table.member_of.get(uid, ()))
     ]
@@ -46,14 +36,14 @@ def _groups_of(request: Request, namespace: str, uid: str) -> list[tuple[str, st
 
 def _resource(request: Request, namespace: str, obj: dict[str, Any], with_groups: bool) -> dict[str, Any]:
     groups = _groups_of(request, namespace, obj["metadata"]["name"]) if with_groups else None
-    return user_resource(obj, base_url(request), groups)
+    return user_resource(obj, common.base_url(request), groups)
 
 
 @router.get("/Users")
-async def list_users(request: Request, caller: Auth) -> Response:
-    query = read_query(request)
-    table = state_of(request).directory.user_table(caller.namespace)
-    base = base_url(request)
+async def list_users(request: Request, caller: common.Auth) -> Response:
+    query = common.read_query(request)
+    table = common.state_of(request).directory.user_table(caller.namespace)
+    base = common.base_url(request)
     ids = table.ids
     if query.filter is not None:
         node = parse_filter(query.filter)
@@ -63,37 +53,37 @@ async def list_users(request: Request, caller: Auth) -> Response:
             obj = table.by_id.get(uid)
             return None if obj is None else user_resource(obj, base)
 
-        ids = select(node, table.ids, index_lookup(table, _INDEXED), resource_of, _CASE_EXACT)
+        ids = select(node, table.ids, common.index_lookup(table, _INDEXED), resource_of, _CASE_EXACT)
     with_groups = query.wants("groups")
-    return list_response(
+    return common.list_response(
         request, query, ids, lambda uid: _resource(request, caller.namespace, table.by_id[uid], with_groups)
     )
 
 
 def _users(request: Request) -> UserStore:
-    state = state_of(request)
+    state = common.state_of(request)
     assert state.api is not None
     return UserStore(state.api, state.directory)
 
 
 def _render(request: Request, namespace: str, obj: dict[str, Any]) -> Response:
-    query = read_query(request)
+    query = common.read_query(request)
     body = query.project(_resource(request, namespace, obj, query.wants("groups")))
     return scim_response(request, body, headers={"ETag": etag(obj)})
 
 
 @router.get("/Users/{uid}")
-async def get_user(request: Request, uid: str, caller: Auth) -> Response:
-    uid = resource_id(uid, "User")
+async def get_user(request: Request, uid: str, caller: common.Auth) -> Response:
+    uid = common.resource_id(uid, "User")
     obj = await _users(request).current(caller.namespace, uid)  # the cache may lag
-    return not_modified(request, etag(obj)) or _render(request, caller.namespace, obj)
+    return common.not_modified(request, etag(obj)) or _render(request, caller.namespace, obj)
 
 
 @router.patch("/Users/{uid}")
-async def patch_user(request: Request, uid: str, caller: Auth) -> Response:
-    uid = resource_id(uid, "User")
-    ops = parse_patch_request(await json_body(request), uid)
-    base = base_url(request)
+async def patch_user(request: Request, uid: str, caller: common.Auth) -> Response:
+    uid = common.resource_id(uid, "User")
+    ops = parse_patch_request(await common.json_body(request), uid)
+    base = common.base_url(request)
     obj = await _users(request).set_active(
         caller.namespace, uid, lambda user: active_after_patch(user_resource(user, base), ops),
         request.headers.get("if-match"),
@@ -104,12 +94,12 @@ async def patch_user(request: Request, uid: str, caller: Auth) -> Response:
 
 
 @router.put("/Users/{uid}")
-async def replace_user(request: Request, uid: str, caller: Auth) -> Response:
+async def replace_user(request: Request, uid: str, caller: common.Auth) -> Response:
     """Okta AIW sends the whole user: only ``active`` is applied; the answer is the stored
     user, so the IdP sees which attributes the workspace keeps."""
-    uid = resource_id(uid, "User")
-    body = await json_body(request)
-    base = base_url(request)
+    uid = common.resource_id(uid, "User")
+    body = await common.json_body(request)
+    base = common.base_url(request)
     obj = await _users(request).set_active(
         caller.namespace, uid, lambda user: active_after_put(user_resource(user, base), body),
         request.headers.get("if-match"),
@@ -118,7 +108,7 @@ async def replace_user(request: Request, uid: str, caller: Auth) -> Response:
 
 
 @router.post("/Users")
-async def create_user(request: Request, caller: Auth) -> Response:
+async def create_user(request: Request, caller: common.Auth) -> Response:
     raise ScimError(
         403,
         "Users are not created over SCIM: a user must already exist in this workspace "
@@ -127,7 +117,7 @@ async def create_user(request: Request, caller: Auth) -> Response:
 
 
 @router.delete("/Users/{uid}")
-async def delete_user(request: Request, uid: str, caller: Auth) -> Response:
-    uid = resource_id(uid, "User")
+async def delete_user(request: Request, uid: str, caller: common.Auth) -> Response:
+    uid = common.resource_id(uid, "User")
     await _users(request).current(caller.namespace, uid)
     raise ScimError(403, "Users are not deleted over SCIM; set active to false to revoke access")
