@@ -47,6 +47,11 @@ class ClusterStack:
     release: Release
     relay_ip: str
 
+    @property
+    def bases(self) -> list[str]:
+        """The Idp helper's replica list: one entry, the Service, which spreads the requests."""
+        return [self.base]
+
 
 @pytest.fixture(scope="session")
 def release() -> Release:
