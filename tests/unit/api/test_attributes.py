@@ -86,3 +86,24 @@ def test_project_leaves_scalars_alone_and_does_not_mutate() -> None:
         "displayName": "A",
     }
     assert "members" in GROUP and GROUP["members"][0]["display"] == "Ada"
+
+
+@pytest.mark.parametrize(
+    ("excluded", "expected"),
+    [
+        # a sub-attribute of a single-valued string attribute: nothing to drop
+        (["displayname.value"], {"displayName": "Team", "members": GROUP["members"]}),
+        (["members.display"], {"displayName": "Team", "members": [{"value": "u1", "type": "User"}]}),
+    ],
+)
+def test_excluding_a_sub_attribute_leaves_scalars_alone(
+    excluded: list[str], expected: dict[str, Any]
+) -> None:
+    out = project(GROUP, None, excluded)
+    assert {k: out[k] for k in ("displayName", "members")} == expected
+    assert out["meta"] == GROUP["meta"]
+
+
+def test_excluding_a_sub_attribute_of_a_list_of_scalars() -> None:
+    resource = {"id": "u1", "tags": ["a", {"value": "b", "kind": "x"}]}
+    assert project(resource, None, ["tags.kind"]) == {"id": "u1", "tags": ["a", {"value": "b"}]}

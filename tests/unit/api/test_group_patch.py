@@ -219,3 +219,79 @@ def test_member_cap(old: int | None, new: int, refused: bool) -> None:
 def test_parse_path(path: str, attr: str, sub: str | None) -> None:
     target = parse_path(path)
     assert (target.attr, target.sub) == (attr, sub)
+
+
+@pytest.mark.parametrize(
+    ("path", "scim_type", "detail"),
+    [
+        ('members]value eq "x"[', "invalidPath", "Unbalanced '['"),
+        ('members[value eq "x"', "invalidPath", "Unbalanced '['"),
+        ("members[ ]", "invalidPath", "Empty filter"),
+        ('members[value eq "x"]display', "invalidPath", "Unexpected 'display'"),
+        ("title", "invalidPath", "Unknown or unsupported attribute"),
+        ("displayName.value", "invalidPath", "only 'members' is multi-valued"),
+        ('externalId[value eq "x"]', "invalidPath", "only 'members' is multi-valued"),
+        ("members.primary", "invalidPath", "Unknown sub-attribute"),
+        ('members[value eq "x"].primary', "invalidPath", "Unknown sub-attribute"),
+        ("members[value xx 1]", "invalidFilter", "Invalid filter"),
+    ],
+)
+def test_invalid_paths(path: str, scim_type: str, detail: str) -> None:
+    with pytest.raises(ScimError) as err:
+        parse_path(path)
+    assert (err.value.status, err.value.scim_type) == (400, scim_type)
+    assert detail in err.value.detail
+
+
+@pytest.mark.parametrize(
+    ("value", "allow_empty", "expected"),
+    [("Team", False, "Team"), ("x" * 256, False, "x" * 256), ("", True, ""), ("  ", True, "  ")],
+)
+def test_require_text(value: str, allow_empty: bool, expected: str) -> None:
+    assert group_patch.require_text(value, "'displayName'", "missing", allow_empty) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "allow_empty", "detail"),
+    [
+        (None, False, "missing"),
+        (5, True, "missing"),
+        ("  ", False, "missing"),
+        ("x" * 257, False, "'displayName' is longer than 256 characters"),
+        ("x" * 257, True, "'displayName' is longer than 256 characters"),
+    ],
+)
+def test_require_text_refuses(value: object, allow_empty: bool, detail: str) -> None:
+    with pytest.raises(ScimError) as err:
+        group_patch.require_text(value, "'displayName'", "missing", allow_empty)
+    assert (err.value.status, err.value.scim_type, err.value.detail) == (400, "invalidValue", detail)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"value": "u1"}, {"u1": None}),
+        ([{"Value": "u1", "Display": "Ada"}, {"value": "u2", "display": None}], {"u1": "Ada", "u2": None}),
+        ([{"value": "u1", "display": "d" * 300}], {"u1": "d" * 256}),  # display is trimmed
+        ([{"value": "u1"}, {"value": "u1", "display": "Ada"}], {"u1": "Ada"}),  # the last one wins
+    ],
+)
+def test_parse_members(value: object, expected: dict[str, str | None]) -> None:
+    assert group_patch.parse_members(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "detail"),
+    [
+        (["u1"], "Each member must be an object with a 'value'"),
+        ([{"display": "Ada"}], "Each member needs a non-empty string 'value'"),
+        ([{"value": ""}], "Each member needs a non-empty string 'value'"),
+        ([{"value": "u" * 257}], "A member 'value' is longer than 256 characters"),
+        ([{"value": "u1", "display": 5}], "A member 'display' must be a string"),
+        ([{"value": "u1", "display": ["Ada"]}], "A member 'display' must be a string"),
+    ],
+)
+def test_parse_members_refuses(value: object, detail: str) -> None:
+    with pytest.raises(ScimError) as err:
+        group_patch.parse_members(value)
+    assert (err.value.status, err.value.scim_type, err.value.detail) == (400, "invalidValue", detail)

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from scim_api.layout import (
+    INLINE_MAX_BYTES,
     INLINE_MAX_MEMBERS,
     SHARD_MAX_MEMBERS,
     Slot,
@@ -130,3 +131,21 @@ def test_member_bytes_and_json(display: str | None, size: int) -> None:
     assert member_json("a", display) == (
         {"value": "a"} if display is None else {"value": "a", "display": display}
     )
+
+
+@pytest.mark.parametrize(("shards", "target"), [((0,), "g-1"), ((), "g-1"), ((SHARD_MAX_MEMBERS, 10), "g-2")])
+def test_a_batch_too_large_in_bytes_for_the_group_goes_to_a_shard(
+    shards: tuple[int, ...], target: str
+) -> None:
+    """Room by count is not enough: the inline list also has a byte budget."""
+    slots = _slots(0, *shards)
+    display = "d" * 250
+    added = {f"n{k}": display for k in range(INLINE_MAX_MEMBERS)}  # fits by count, not by bytes
+    assert sum(member_bytes(v, d) for v, d in added.items()) > INLINE_MAX_BYTES
+    wanted = _wanted(slots) | added
+    writes = plan_members(slots, wanted, lambda i: f"g-{len(shards) + 1 + i}")
+    assert [w.name for w in writes] == [target]
+    assert [w.create for w in writes] == [not shards]
+    stored = _apply(slots, writes)
+    assert stored[""] == []
+    assert _values(stored) == set(wanted)
