@@ -14,8 +14,10 @@ from scim_operator.token_policy import (
     PREVIOUS_NOT_AFTER,
     ROTATION_HANDLED,
     TOKEN_SECRET_LABEL,
+    PublishedHash,
     SecretState,
     TokenClaims,
+    TokenPlan,
     adoptable,
     plan_token,
     without_shared,
@@ -307,3 +309,43 @@ def test_api_accepts_no_hash_published_by_two_workspaces() -> None:
     d.delete(c.WORKSPACE_PLURAL, b)
     found = d.workspace_for_token_hash(tokens.token_sha256("shared"))
     assert found is not None and found.namespace == "a"  # one holder again: accepted
+
+
+@pytest.mark.parametrize(("rotate_request", "handled"), [(None, None), ("", None), ("r1", "r1")])
+def test_an_empty_secret_gets_a_token_and_a_pending_rotation_request_is_handled(
+    rotate_request: str | None, handled: str | None
+) -> None:
+    plan = plan_token(state(None), 90 * DAY, DAY, NOW, rotate_request=rotate_request)
+    assert plan.valid and plan.write_token and not plan.create  # the Secret exists: filled in
+    assert plan.event == "Generated a new workspace token"
+    assert plan.annotations.get(ROTATION_HANDLED) == handled
+    assert [h.sha256 for h in plan.hashes] == [tokens.token_sha256(plan.write_token)]
+
+
+@pytest.mark.parametrize("past_expiry", [timedelta(0), timedelta(hours=1), 30 * DAY])
+def test_an_expired_token_is_rotated_without_a_grace_period(past_expiry: timedelta) -> None:
+    old = tokens.generate_token()
+    ann = {ISSUED_AT: "2026-01-01T00:00:00Z", NOT_AFTER: "2026-01-05T00:00:00Z"}
+    now = datetime(2026, 1, 5, tzinfo=UTC) + past_expiry
+    plan = plan_token(state(old, **ann), 10 * DAY, DAY, now)
+    assert plan.valid and plan.write_token and plan.write_token != old
+    assert plan.write_previous == ""  # the old token is over: not kept
+    assert [h.sha256 for h in plan.hashes] == [tokens.token_sha256(plan.write_token)]
+    assert plan.annotations[PREVIOUS_NOT_AFTER] == "2026-01-05T00:00:00Z"
+    assert ROTATION_HANDLED not in plan.annotations
+    assert plan.event == "Rotated the workspace token before expiry"  # no grace announced
+
+
+def test_dropping_a_shared_previous_token_keeps_the_plans_own_event() -> None:
+    # plan_token never makes such a plan today (its only event on an unrotated token is for
+    # a weak previous token, which is not published); without_shared still keeps the event.
+    current, previous = tokens.generate_token(), tokens.generate_token()
+    until = NOW + DAY
+    current_hash = PublishedHash(tokens.token_sha256(current), "sha256:current", until)
+    previous_hash = PublishedHash(tokens.token_sha256(previous), "sha256:previous", until)
+    plan = TokenPlan(hashes=[current_hash, previous_hash], valid=True, reason="TokenActive", event="Adopted")
+    out = without_shared(plan, {previous_hash.sha256})
+    assert out.valid and out.hashes == [current_hash] and out.write_previous == ""
+    assert out.event == "Adopted; Dropped the previous token: another workspace holds the same token"
+    assert out.event_reason == "DuplicateToken" and out.warning
+    assert plan.hashes == [current_hash, previous_hash]  # the input is not changed

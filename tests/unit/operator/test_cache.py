@@ -159,3 +159,91 @@ def test_workspace_spec_skips_deleted_and_counts() -> None:
     assert cache.workspace_spec("ns") == {"x": 2}
     assert cache.workspace_spec("other") is None
     assert cache.count(c.GROUP_PLURAL, "ns") == 2 and cache.count(c.USER_PLURAL, "ns") == 0
+
+
+SELECTING_WS = obj(
+    "ws", spec={"roleMappings": [{"name": "m", "namespaceSelector": {"matchLabels": {"t": "a"}}}]}
+)
+PLAIN_WS = obj("ws", spec={"roleMappings": [{"name": "m"}]})
+
+
+def _populated(rec: Recorder, workspace: dict[str, Any] = PLAIN_WS) -> ClusterCache:
+    cache = ready_cache(
+        rec,
+        **{
+            c.GROUP_PLURAL: [group("g1", "u1"), group("g2", "u1")],
+            c.SHARD_PLURAL: [obj("g1-1", spec={"group": "g1", "members": [{"value": "u9"}]})],
+            c.USER_PLURAL: [obj("u1", spec={"userName": "a"})],
+            c.WORKSPACE_PLURAL: [workspace],
+            NAMESPACES: [{"metadata": {"name": "app", "labels": {"t": "a"}}}],
+            BINDINGS: [binding("scim-g2-m", "g2")],
+        },
+    )
+    rec.clear()
+    return cache
+
+
+@pytest.mark.parametrize(
+    ("plural", "deleted", "queued"),
+    [
+        (c.WORKSPACE_PLURAL, PLAIN_WS, [("ns", "g1"), ("ns", "g2")]),
+        (c.USER_PLURAL, obj("u1"), [("ns", "g1"), ("ns", "g2")]),
+        (c.USER_PLURAL, obj("u-in-no-group"), []),
+        (c.GROUP_PLURAL, group("g1", "u1"), [("ns", "g1")]),
+        (c.SHARD_PLURAL, obj("g1-1", spec={"group": "g1"}), [("ns", "g1")]),
+        (NAMESPACES, {"metadata": {"name": "app"}}, []),  # no workspace selects namespaces
+        (BINDINGS, binding("scim-g2-m", "g2"), [("ns", "g2")]),
+        (BINDINGS, {"metadata": {"name": "x", "namespace": "ns", "labels": {}}}, []),
+        (BINDINGS, {"metadata": {"name": "x", "namespace": "ns"}}, []),
+    ],
+)
+def test_deletions_queue_the_groups_they_affect(
+    plural: str, deleted: dict[str, Any], queued: list[tuple[str, str]]
+) -> None:
+    rec = Recorder()
+    cache = _populated(rec)
+    cache.delete(plural, deleted)
+    assert sorted(set(rec.groups)) == queued
+
+
+def test_deletions_drop_the_object_from_the_cache() -> None:
+    rec = Recorder()
+    cache = _populated(rec)
+    assert cache.workspace_spec("ns") == PLAIN_WS["spec"]
+    assert [m["value"] for m in cache.group_members(("ns", "g1"))] == ["u1", "u9"]
+    cache.delete(c.SHARD_PLURAL, obj("g1-1", spec={"group": "g1"}))
+    assert [m["value"] for m in cache.group_members(("ns", "g1"))] == ["u1"]
+    cache.delete(c.WORKSPACE_PLURAL, PLAIN_WS)
+    assert cache.workspace_spec("ns") is None
+    cache.delete(c.USER_PLURAL, obj("u1"))
+    assert cache.count(c.USER_PLURAL, "ns") == 0
+    cache.delete(BINDINGS, binding("scim-g2-m", "g2"))
+    assert cache.bindings[("ns", "g2")] == {}
+    cache.delete(NAMESPACES, {"metadata": {"name": "app"}})
+    assert "app" not in cache.namespaces
+
+
+@pytest.mark.parametrize(
+    ("labels", "queued"),
+    [
+        ({"t": "a"}, []),  # unchanged labels: nothing to do
+        ({"t": "b"}, [("ns", "g1"), ("ns", "g2")]),
+        (None, [("ns", "g1"), ("ns", "g2")]),  # labels removed
+    ],
+)
+def test_namespace_label_changes_queue_groups_of_selecting_workspaces(
+    labels: dict[str, str] | None, queued: list[tuple[str, str]]
+) -> None:
+    rec = Recorder()
+    cache = _populated(rec, SELECTING_WS)
+    cache.upsert(NAMESPACES, {"metadata": {"name": "app", "labels": labels}})
+    assert sorted(set(rec.groups)) == queued
+    assert cache.namespaces["app"] == (labels or {})
+
+
+def test_namespace_deletion_queues_groups_of_selecting_workspaces_only() -> None:
+    rec = Recorder()
+    cache = _populated(rec, SELECTING_WS)
+    cache.delete(NAMESPACES, {"metadata": {"name": "app"}})
+    assert sorted(set(rec.groups)) == [("ns", "g1"), ("ns", "g2")]
+    assert "app" not in cache.namespaces

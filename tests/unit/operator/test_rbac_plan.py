@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from scim_operator.rbac import MAX_SUBJECTS_PER_BINDING, label_selector_matches, plan_group, subject_for
+import pytest
+
+from scim_operator.rbac import (
+    MAX_SUBJECTS_PER_BINDING,
+    label_selector_matches,
+    mapping_matches,
+    plan_group,
+    subject_for,
+)
 
 
 def _users(n: int) -> dict[str, dict[str, object]]:
@@ -77,3 +86,61 @@ def test_mappings_by_external_id_and_namespaced_role() -> None:
     ]
     refused = plan_group("ns", "g", spec, ws, _users(1), labels, frozenset({"view"}), frozenset())
     assert refused.bindings == [] and refused.refusals[0].role_kind == "Role"
+
+
+@pytest.mark.parametrize(
+    ("selector", "spec", "matches"),
+    [
+        ({}, {"displayName": "G", "externalId": "e"}, False),  # selects nothing
+        ({"displayName": None, "externalId": None, "pattern": None}, {"displayName": "G"}, False),
+        ({"displayName": "dev OPS"}, {"displayName": "Dev Ops"}, True),  # case-insensitive
+        ({"displayName": "Dev"}, {"displayName": "Dev Ops"}, False),
+        ({"displayName": "G"}, {}, False),
+        ({"externalId": "e-1"}, {"externalId": "e-1"}, True),
+        ({"externalId": "e-1"}, {"externalId": "E-1"}, False),  # exact
+        ({"externalId": "e-1"}, {}, False),
+        ({"pattern": "dev-.*"}, {"displayName": "dev-ops"}, True),
+        ({"pattern": "dev"}, {"displayName": "dev-ops"}, False),  # full match only
+        # displayName wins over the other keys when set
+        ({"displayName": "A", "externalId": "e"}, {"displayName": "B", "externalId": "e"}, False),
+    ],
+)
+def test_mapping_matches(selector: dict[str, Any], spec: dict[str, Any], matches: bool) -> None:
+    assert mapping_matches(selector, spec) is matches
+
+
+def test_plan_group_without_a_workspace_resolves_members_but_binds_nothing() -> None:
+    spec = {"displayName": "G", "members": [{"value": "u0"}, {"value": "ghost"}]}
+    plan = plan_group("ns", "g", spec, None, _users(1), {}, frozenset({"view"}), frozenset())
+    assert plan.bindings == [] and plan.refusals == []
+    assert plan.resolution.subjects == ["user0@example.com"]
+    assert plan.resolution.unresolved == ["ghost"]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "namespaces"),
+    [
+        ({}, ["ns"]),
+        ({"includeWorkspaceNamespace": False}, []),
+        (
+            {"includeWorkspaceNamespace": False, "namespaceSelector": {"matchLabels": {"t": "a"}}},
+            ["a1", "a2"],
+        ),
+        ({"namespaceSelector": {"matchLabels": {"t": "a"}}}, ["a1", "a2", "ns"]),
+    ],
+)
+def test_plan_group_binding_namespaces(mapping: dict[str, Any], namespaces: list[str]) -> None:
+    ws = {"roleMappings": [{"name": "m", "groups": {"displayName": "G"}, "clusterRole": "view", **mapping}]}
+    labels = {"a1": {"t": "a"}, "a2": {"t": "a"}, "b": {"t": "b"}}
+    spec = {"displayName": "G", "members": [{"value": "u0"}]}
+    plan = plan_group("ns", "g", spec, ws, _users(1), labels, frozenset({"view"}), frozenset())
+    assert [b.namespace for b in plan.bindings] == namespaces
+    assert all(b.subjects == ("user0@example.com",) and b.name == "scim-g-m" for b in plan.bindings)
+
+
+def test_plan_group_with_no_subjects_writes_no_empty_binding() -> None:
+    ws = {"roleMappings": [{"name": "m", "groups": {"displayName": "G"}, "clusterRole": "view"}]}
+    spec = {"displayName": "G", "members": [{"value": "ghost"}]}
+    plan = plan_group("ns", "g", spec, ws, _users(1), {}, frozenset({"view"}), frozenset())
+    assert plan.bindings == [] and plan.refusals == []
+    assert plan.resolution.unresolved == ["ghost"]

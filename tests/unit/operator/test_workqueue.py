@@ -169,3 +169,40 @@ async def test_add_after_keeps_the_earliest(first: float, second: float, kept: f
         assert queue.waiting() == 0 and queue.pending() == 1
     await queue.stop()
     assert queue.waiting() == 0
+
+
+async def test_failures_retry_without_a_retry_counter() -> None:
+    attempts = 0
+
+    async def handler(key: str) -> Result:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise RuntimeError("API server said no")
+        return None
+
+    backoff: ExponentialBackoff[str] = ExponentialBackoff(0.01, 1.0)
+    queue: WorkQueue[str] = WorkQueue("t", workers=1, backoff=backoff)  # no retries counter
+    queue.add("g")
+    queue.start(handler)
+    await _drain(queue)
+    await queue.stop()
+    assert attempts == 2  # retried after the back-off all the same
+    assert backoff.retries("g") == 0
+
+
+async def test_a_cancelled_handler_ends_its_worker_without_a_retry() -> None:
+    async def handler(key: str) -> Result:
+        raise asyncio.CancelledError
+
+    retries = Count()
+    backoff: ExponentialBackoff[str] = ExponentialBackoff(0.01, 1.0)
+    queue: WorkQueue[str] = WorkQueue("t", workers=1, backoff=backoff, retries=retries)
+    queue.add("g")
+    queue.start(handler)
+    (worker,) = queue._tasks
+    await asyncio.gather(worker, return_exceptions=True)
+    assert worker.cancelled()  # the cancellation propagates: not caught as a failure
+    assert retries.value == 0 and backoff.retries("g") == 0
+    assert queue.pending() == 0 and queue.waiting() == 0  # no longer active, not re-queued
+    await queue.stop()
