@@ -42,9 +42,23 @@ def entra_patch(value: Any, op: str = "Replace") -> dict[str, Any]:
     return {"schemas": [PATCH], "Operations": [{"op": op, "path": "active", "value": value}]}
 
 
+def entra_patch_with_profile(value: Any) -> dict[str, Any]:
+    """Entra ID with attribute mappings beyond ``active`` left in place: the profile change
+    of the same sync cycle rides in the same request as the (de)activation."""
+    return {
+        "schemas": [PATCH],
+        "Operations": [
+            {"op": "Replace", "path": "displayName", "value": "Ada L. (left)"},
+            {"op": "Replace", "path": "name.familyName", "value": "Lovelace-King"},
+            {"op": "Replace", "path": "active", "value": value},
+        ],
+    }
+
+
 #: (name, deactivation body, reactivation body) for PATCH; PUT bodies need the user.
 PATCH_SHAPES = [
     ("oin-no-path-replace", oin_patch(False), oin_patch(True)),
     ("entra-string", entra_patch("False"), entra_patch("True")),
     ("entra-boolean", entra_patch(False, "replace"), entra_patch(True, "replace")),
+    ("entra-with-profile-change", entra_patch_with_profile("False"), entra_patch_with_profile("True")),
 ]

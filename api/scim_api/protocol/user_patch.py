@@ -5,8 +5,12 @@
   ``groups``, sometimes ``password``). Only ``active`` is applied; every other attribute
   is accepted and not applied (RFC 7644 §3.5.1 lets a server ignore read-only attributes
   on PUT), so a profile that differs never blocks a deactivation.
-- PATCH names what it changes, so changing anything but ``active`` is 400 ``mutability``;
-  re-sending an unchanged read-only value is not a change.
+- PATCH names what it changes. A PATCH that sets ``active`` applies it, and any other
+  attribute it changes is accepted and not applied, as for PUT: a deactivation must never be
+  lost because an IdP (Entra with extra attribute mappings) sent it together with a profile
+  change. A PATCH that changes other attributes and not ``active`` is 400 ``mutability``
+  (it would change nothing, and the IdP's admin learns to drop the mapping); re-sending an
+  unchanged read-only value is not a change.
 
 Entra without the aadOptscim062020 flag sends ``"False"`` as a string; with it, a real
 boolean."""
@@ -38,10 +42,13 @@ def _same(current: dict[str, Any], attr: str, value: Any) -> bool:
 
 
 def active_after_patch(current: dict[str, Any], ops: list[Operation]) -> bool:
-    """The user's ``active`` after the operations; anything else changing is refused.
+    """The user's ``active`` after the operations.
 
-    ``current`` is the SCIM JSON of the user."""
+    ``current`` is the SCIM JSON of the user. Other attributes changing are ignored when the
+    request sets ``active``, refused (``mutability``) when it does not."""
     active = bool(current.get("active", True))
+    sets_active = False
+    read_only: str | None = None
     for op in ops:
         pairs: list[tuple[str, Any]]
         if op.path is None:
@@ -57,10 +64,11 @@ def active_after_patch(current: dict[str, Any], ops: list[Operation]) -> bool:
                 if op.op == "remove":
                     raise mutability("'active' cannot be removed")
                 active = parse_active(value)
-            elif op.op != "remove" and _same(current, attr, value):
-                continue
-            else:
-                raise mutability(f"Only 'active' may change on a User; {attr!r} is read-only here")
+                sets_active = True
+            elif (op.op == "remove" or not _same(current, attr, value)) and read_only is None:
+                read_only = attr
+    if read_only is not None and not sets_active:
+        raise mutability(f"Only 'active' may change on a User; {read_only!r} is read-only here")
     return active
 
 

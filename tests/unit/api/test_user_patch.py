@@ -87,7 +87,6 @@ def _ops(*ops: dict[str, Any]) -> Any:
     "op",
     [
         {"op": "replace", "path": "userName", "value": "evil@example.com"},
-        {"op": "replace", "value": {"active": False, "externalId": "other"}},
         {"op": "remove", "path": "active"},
         {"op": "remove", "path": "externalId"},
         {"op": "replace", "value": {"id": "another-id"}},
@@ -110,6 +109,40 @@ def test_patch_changing_anything_but_active_is_mutability(op: dict[str, Any]) ->
 )
 def test_patch_unchanged_read_only_values_are_fine(op: dict[str, Any]) -> None:
     assert active_after_patch(STORED, _ops(op, {"op": "replace", "path": "active", "value": False})) is False
+
+
+@pytest.mark.parametrize(
+    "ops",
+    [
+        # Entra with extra attribute mappings: the profile change rides along the deactivation
+        [{"op": "replace", "value": {"active": False, "externalId": "other"}}],
+        [
+            {"op": "Replace", "path": "displayName", "value": "Ada L."},
+            {"op": "Replace", "path": "active", "value": "False"},
+        ],
+        [
+            {"op": "remove", "path": "externalId"},
+            {"op": "add", "path": "nickName", "value": "x"},
+            {"op": "replace", "path": "active", "value": False},
+        ],
+        [
+            {"op": "replace", "path": "active", "value": False},
+            {"op": "replace", "path": "userName", "value": "e@x"},
+        ],
+    ],
+)
+def test_patch_setting_active_ignores_other_attributes(ops: list[dict[str, Any]]) -> None:
+    """A deactivation is never refused because of what else the request changes."""
+    assert active_after_patch(STORED, _ops(*ops)) is False
+
+
+def test_patch_setting_active_still_refuses_removing_it() -> None:
+    with pytest.raises(ScimError) as err:
+        active_after_patch(
+            STORED,
+            _ops({"op": "replace", "path": "active", "value": False}, {"op": "remove", "path": "active"}),
+        )
+    assert err.value.scim_type == "mutability"
 
 
 def test_patch_no_path_needs_an_object() -> None:
