@@ -115,16 +115,10 @@ class Idp:
                 lambda n=n: self.call("GET", "/ServiceProviderConfig", replica=n)[0] == 200, timeout=30
             )
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        replica: int | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, Any]:
-        status, body, _ = self.call_full(method, path, body, replica, headers)
-        return status, body
+    def call(self, method: str, path: str, body: Any = None, **options: Any) -> tuple[int, Any]:
+        """Status and JSON body; ``options`` as for :meth:`call_full`."""
+        status, answer, _ = self.call_full(method, path, body, **options)
+        return status, answer
 
     def call_full(
         self,

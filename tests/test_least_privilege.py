@@ -169,13 +169,18 @@ def _rv(kube: client.ApiClient, ns: str) -> dict[str, str]:
     return out
 
 
+def _as_operator_in_new_namespace(cp: ControlPlane, kube: client.ApiClient, ns: str, tmp_path: Path) -> Path:
+    """The operator ServiceAccount's kubeconfig, and a fresh workspace namespace for it."""
+    client.CoreV1Api(kube).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    return sa_kubeconfig(cp, "scim-operator", tmp_path)
+
+
 def test_operator_service_account_binds_only_allowed_roles(
     private_cluster: tuple[ControlPlane, client.ApiClient], tmp_path: Path
 ) -> None:
     cp, kube = private_cluster
-    kubeconfig = sa_kubeconfig(cp, "scim-operator", tmp_path)
     ns = "acme"
-    client.CoreV1Api(kube).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    kubeconfig = _as_operator_in_new_namespace(cp, kube, ns, tmp_path)
     create_workspace(kube, ns, roleMappings=[
         {"name": "viewers", "groups": {"displayName": "Viewers"}, "clusterRole": "view"},
         {"name": "root", "groups": {"displayName": "Root"}, "clusterRole": "cluster-admin"},
@@ -238,9 +243,8 @@ def test_restart_without_churn(
     private_cluster: tuple[ControlPlane, client.ApiClient], tmp_path: Path
 ) -> None:
     cp, kube = private_cluster
-    kubeconfig = sa_kubeconfig(cp, "scim-operator", tmp_path)
     ns = "calm"
-    client.CoreV1Api(kube).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    kubeconfig = _as_operator_in_new_namespace(cp, kube, ns, tmp_path)
     create_workspace(
         kube, ns, roleMappings=[{"name": "all", "groups": {"pattern": ".*"}, "clusterRole": "view"}]
     )
