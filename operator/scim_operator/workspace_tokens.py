@@ -191,17 +191,19 @@ async def _refuse_shared(
 
 async def _announce(api: client.ApiClient, workspace: dict[str, Any], plan: TokenPlan) -> None:
     """Publish a new token's hash before the token is written to the Secret: whoever reads
-    the Secret (an admin handing it to the IdP) gets a token the API already accepts. The
-    hashes published so far stay too, until the final status replaces them (a token that
-    never reaches the Secret is known to nobody, so announcing it early is harmless)."""
-    published = list((workspace.get("status") or {}).get("tokenHashes") or [])
+    the Secret (an admin handing it to the IdP) gets a token the API already accepts. What is
+    published is the plan's hashes: the new token and the one it replaces (still valid for
+    the grace period). Hashes of tokens announced but never written (a create refused in a
+    namespace being deleted, retried at every resync) are not carried along, so they never
+    pile up (the status holds at most 8)."""
+    published = (workspace.get("status") or {}).get("tokenHashes") or []
     known = {h.get("sha256") for h in published}
-    fresh = [h.as_status() for h in plan.hashes if h.sha256 not in known]
-    if fresh:
+    if any(h.sha256 not in known for h in plan.hashes):
         meta = workspace["metadata"]
         await patch_status(
-            api, c.WORKSPACE_PLURAL, meta["namespace"], meta["name"], {"tokenHashes": published + fresh}
-        )
+            api, c.WORKSPACE_PLURAL, meta["namespace"], meta["name"],
+            {"tokenHashes": [h.as_status() for h in plan.hashes]},
+        )  # fmt: skip
 
 
 async def reconcile_workspace_token(
