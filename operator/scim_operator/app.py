@@ -101,6 +101,9 @@ class Operator:
             if self.leader.is_leader():
                 for key in self.cache.workspace_keys():
                     self.workspaces.add(key)
+            else:  # values from an earlier leadership would be stale: only the leader reports
+                metrics.TOKEN_EXPIRY_SERIES.clear_all()
+                metrics.WORKSPACE_CONDITION_SERIES.clear_all()
 
 
 async def build(settings: OperatorSettings) -> Operator:

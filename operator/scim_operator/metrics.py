@@ -55,6 +55,11 @@ class WorkspaceSeries:
     def clear(self, workspace: str) -> None:
         self.set(workspace, {})
 
+    def clear_all(self) -> None:
+        """A standby reports no workspace: only the Lease holder's values are current."""
+        for workspace in list(self._held):
+            self.clear(workspace)
+
 
 TOKEN_EXPIRY_SERIES = WorkspaceSeries(TOKEN_EXPIRY)
 WORKSPACE_CONDITION_SERIES = WorkspaceSeries(WORKSPACE_CONDITION)

@@ -25,6 +25,9 @@ def test_series_follow_the_latest_set_and_clear() -> None:
     series.clear("ws1")
     series.clear("never-seen")
     assert _samples(registry) == {("ws2", "a"): 5.0}
+    series.set("ws3", {"z": 1.0})
+    series.clear_all()
+    assert _samples(registry) == {}
 
 
 def test_condition_values_skip_unknown() -> None:
