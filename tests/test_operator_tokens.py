@@ -459,10 +459,9 @@ def _synced(kube: client.ApiClient, namespace: str, reason: str) -> dict[str, An
 def test_synced_condition_follows_the_idps_requests(kube: client.ApiClient, namespace: str) -> None:
     create_workspace(kube, namespace, idpSilenceAfter="4s")
     never = eventually(lambda: _synced(kube, namespace, "NeverSeen"))
-    assert never["status"] == "False"
-    assert eventually(
-        lambda: _metric("scim_operator_workspace_condition", workspace=namespace, type="Synced") == 0.0
-    )
+    assert never["status"] == "Unknown"  # not set up yet is not silent: no series, no alert
+    assert eventually(lambda: _metric("scim_operator_workspace_condition", workspace=namespace, type="Ready"))
+    assert _metric("scim_operator_workspace_condition", workspace=namespace, type="Synced") is None
     _status(
         kube, namespace, {"idp": {"lastRequestTime": _utc(datetime.now(UTC)), "requests": 3, "errors": 0}}
     )

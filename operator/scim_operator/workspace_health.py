@@ -22,9 +22,11 @@ DEFAULT_IDP_SILENCE = timedelta(hours=2)
 @dataclass(frozen=True)
 class IdpActivity:
     """The ``Synced`` condition of a workspace. Messages hold no clock-relative text, so the
-    status is rewritten only when the condition changes, not at every request."""
+    status is rewritten only when the condition changes, not at every request. ``synced`` is
+    None (Unknown) before the first request: a workspace whose IdP is not set up yet is not
+    an IdP that went silent (and has no metric series, so no "IdP silent" alert)."""
 
-    synced: bool
+    synced: bool | None
     reason: str
     message: str
 
@@ -42,7 +44,7 @@ def silence_limit(spec_value: str | None, default: timedelta) -> timedelta:
 
 def idp_activity(last_request: datetime | None, silence: timedelta, now: datetime) -> IdpActivity:
     if last_request is None:
-        return IdpActivity(False, "NeverSeen", "The API has not seen a request from the IdP yet")
+        return IdpActivity(None, "NeverSeen", "The API has not seen a request from the IdP yet")
     if now - last_request > silence:
         return IdpActivity(
             False,

@@ -21,14 +21,14 @@ H = timedelta(hours=1)
 @pytest.mark.parametrize(
     ("last", "synced", "reason"),
     [
-        (None, False, "NeverSeen"),
+        (None, None, "NeverSeen"),  # Unknown: not set up yet is not silent
         (NOW, True, "IdPActive"),
         (NOW - 2 * H, True, "IdPActive"),  # exactly the limit: not yet silent
         (NOW - 2 * H - timedelta(seconds=1), False, "IdPSilent"),
         (NOW - 30 * 24 * H, False, "IdPSilent"),
     ],
 )
-def test_idp_activity(last: datetime | None, synced: bool, reason: str) -> None:
+def test_idp_activity(last: datetime | None, synced: bool | None, reason: str) -> None:
     activity = idp_activity(last, DEFAULT_IDP_SILENCE, NOW)
     assert (activity.synced, activity.reason) == (synced, reason)
 
