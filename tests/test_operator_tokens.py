@@ -45,7 +45,13 @@ def test_token_generated_owned_and_published(kube: client.ApiClient, namespace: 
     secret = client.CoreV1Api(kube).read_namespaced_secret("scim-token", namespace)
     owner = secret.metadata.owner_references[0]
     assert owner.kind == c.WORKSPACE_KIND and owner.controller
-    ws = get_workspace(kube, namespace)
+
+    # the hash is announced before the Secret is written; the rest of the status follows it
+    def settled() -> dict[str, Any] | None:
+        ws = get_workspace(kube, namespace)
+        return ws if condition(ws, "TokenValid") else None
+
+    ws = eventually(settled)
     status = ws["status"]
     assert status["tokenFingerprint"].startswith("sha256:")
     assert token not in str(ws)  # only hashes are published
