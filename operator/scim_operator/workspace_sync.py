@@ -112,8 +112,8 @@ class WorkspaceSync:
         try:
             outcome = await reconcile_workspace_token(self.api, kopf.Body(cast(kopf.RawBody, workspace)))
         except ApiException as exc:
-            if exc.status == 403 and "being terminated" in str(exc.body):
-                return None  # the namespace is going away: nothing left to manage
+            if exc.status == NOT_FOUND or (exc.status == 403 and "being terminated" in str(exc.body)):
+                return None  # the workspace or its namespace is (going) away: nothing left to manage
             raise
         token_status = outcome.status
         status: dict[str, Any] = workspace.get("status") or {}
