@@ -103,10 +103,10 @@ def test_api_server_rejects_invalid(
 @pytest.mark.cluster
 def test_defaults_applied(kube: client.ApiClient, namespace: str) -> None:
     ws = _create(kube, namespace, c.WORKSPACE_PLURAL, c.WORKSPACE_KIND, {"displayName": "Acme"})
-    assert ws["spec"]["token"] == {
+    assert ws["spec"]["token"] == {  # no lifetime: tokens never expire unless one is set
         "secretName": "scim-token",
-        "lifetime": "90d",
         "gracePeriod": "24h",
+        "expiryWarning": "14d",
     }
     assert ws["spec"]["subjects"] == {"prefix": "", "userField": "userName"}
     user = _create(kube, namespace, c.USER_PLURAL, c.USER_KIND, {"userName": "ada@example.com"})

@@ -112,9 +112,15 @@ class OperatorProcess:
         self.metrics = free_port()
         self.liveness = free_port()
         self.identity = identity
-        env = dict(os.environ, KUBECONFIG=str(kubeconfig), SCIM_METRICS_PORT=str(self.metrics),
-                   SCIM_ALLOWED_CLUSTER_ROLES=allowed, SCIM_WORKSPACE_RESYNC_SECONDS="2",
-                   SCIM_LEASE_NAMESPACE="scim-system", **env)  # fmt: skip
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "SCIM_METRICS_PORT": str(self.metrics),
+            "SCIM_ALLOWED_CLUSTER_ROLES": allowed,
+            "SCIM_WORKSPACE_RESYNC_SECONDS": "2",
+            "SCIM_LEASE_NAMESPACE": "scim-system",
+            **env,
+        }  # fmt: skip (``env`` may override)
         args = [
             str(Path(sys.executable).parent / "scim-operator"),
             "--liveness",

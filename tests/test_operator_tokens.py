@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from prometheus_client import REGISTRY
 
 from scim_core import constants as c
 from scim_core.crds import all_crds
-from scim_core.tokens import generate_token, token_sha256
+from scim_core.tokens import fingerprint, generate_token, token_sha256
 from scim_operator.token_policy import NOT_AFTER, PREVIOUS_NOT_AFTER, ROTATE_REQUEST, TOKEN_SECRET_LABEL
 
 from .helpers import (
@@ -44,7 +45,13 @@ def test_token_generated_owned_and_published(kube: client.ApiClient, namespace: 
     secret = client.CoreV1Api(kube).read_namespaced_secret("scim-token", namespace)
     owner = secret.metadata.owner_references[0]
     assert owner.kind == c.WORKSPACE_KIND and owner.controller
-    ws = get_workspace(kube, namespace)
+
+    # the hash is announced before the Secret is written; the rest of the status follows it
+    def settled() -> dict[str, Any] | None:
+        ws = get_workspace(kube, namespace)
+        return ws if condition(ws, "TokenValid") else None
+
+    ws = eventually(settled)
     status = ws["status"]
     assert status["tokenFingerprint"].startswith("sha256:")
     assert token not in str(ws)  # only hashes are published
@@ -149,7 +156,7 @@ def test_expired_token_rotated(kube: client.ApiClient, namespace: str) -> None:
             string_data={"token": strong},
         ),
     )
-    create_workspace(kube, namespace)
+    create_workspace(kube, namespace, token={"lifetime": "90d"})  # without a lifetime nothing expires
     new = eventually(lambda: (t := read_token(kube, namespace)) != strong and t)
     eventually(lambda: _hashes(kube, namespace) == {token_sha256(new)})  # type: ignore[arg-type]
 
@@ -323,3 +330,154 @@ def test_token_held_by_two_workspaces_is_refused_in_both(
     new = eventually(lambda: (t := read_token(kube, namespace)) != shared and t)
     eventually(lambda: _hashes(kube, namespace) == {token_sha256(new)})  # type: ignore[arg-type]
     eventually(lambda: _hashes(kube, second_namespace) == {token_sha256(shared)})
+
+
+# ------------------------------------------------------------------------- lifecycle (issue 11)
+
+
+def _status(kube: client.ApiClient, namespace: str, status: dict[str, Any]) -> None:
+    """Write workspace status fields as the SCIM API does (merge patch, status subresource)."""
+    custom(kube).patch_namespaced_custom_object_status(
+        c.GROUP, c.VERSION, namespace, c.WORKSPACE_PLURAL, "ws", {"status": status}
+    )
+
+
+def _utc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _metric(name: str, **labels: str) -> float | None:
+    """A sample of the session operator's metrics (it runs in this process)."""
+    value: float | None = REGISTRY.get_sample_value(name, labels)
+    return value
+
+
+def _fingerprint(token: str) -> str:
+    return fingerprint(token_sha256(token))
+
+
+def test_default_token_never_expires(kube: client.ApiClient, namespace: str) -> None:
+    token = workspace_with_token(kube, namespace)
+    eventually(lambda: _expiring(kube, namespace, "TokenNeverExpires"))
+    ws = get_workspace(kube, namespace)
+    assert "lifetime" not in ws["spec"]["token"]
+    assert ws["status"].get("tokenExpiresAt") is None  # a merge patch with null removes it
+    expiring = condition(ws, "TokenExpiring")
+    assert expiring and expiring["status"] == "False" and expiring["reason"] == "TokenNeverExpires"
+    (published,) = ws["status"]["tokenHashes"]  # still carries a notAfter: the far end, for the API
+    assert datetime.fromisoformat(published["notAfter"].replace("Z", "+00:00")) > datetime.now(
+        UTC
+    ) + timedelta(days=36000)
+    assert (
+        _metric(
+            "scim_operator_token_expiry_timestamp_seconds",
+            workspace=namespace,
+            fingerprint=_fingerprint(token),
+        )
+        is None
+    )  # no expiry, no series
+    assert not _warned(kube, namespace, "TokenExpiring")
+
+
+def test_lifetime_warns_ahead_with_a_condition_an_event_and_a_metric(
+    kube: client.ApiClient, namespace: str
+) -> None:
+    create_workspace(kube, namespace, token={"lifetime": "30d", "gracePeriod": "1h"})
+    calm = eventually(lambda: _expiring(kube, namespace, "TokenNotExpiringSoon"))
+    assert calm["status"] == "False"
+    ws = get_workspace(kube, namespace)
+    expires = datetime.fromisoformat(ws["status"]["tokenExpiresAt"].replace("Z", "+00:00"))
+    fp = ws["status"]["tokenFingerprint"]
+    assert (
+        eventually(
+            lambda: _metric(
+                "scim_operator_token_expiry_timestamp_seconds", workspace=namespace, fingerprint=fp
+            )
+        )
+        == expires.timestamp()
+    )
+    assert not _warned(kube, namespace, "TokenExpiring")
+    # warn 31 days ahead instead of the default 14: the 30-day token is now within it
+    custom(kube).patch_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace, c.WORKSPACE_PLURAL, "ws", {"spec": {"token": {"expiryWarning": "31d"}}}
+    )
+    warned = eventually(lambda: _expiring(kube, namespace, "TokenExpiresSoon"))
+    assert warned["status"] == "True" and fp in warned["message"]
+    eventually(lambda: _warned(kube, namespace, "TokenExpiring"))
+    assert (
+        eventually(
+            lambda: _metric("scim_operator_workspace_condition", workspace=namespace, type="TokenExpiring")
+        )
+        == 1.0
+    )
+    time.sleep(2.5)  # resyncs do not repeat the Warning Event
+    events = client.CoreV1Api(kube).list_namespaced_event(namespace).items
+    assert sum(e.reason == "TokenExpiring" for e in events) == 1
+
+
+def _expiring(kube: client.ApiClient, namespace: str, reason: str) -> dict[str, Any] | None:
+    cond = condition(get_workspace(kube, namespace), "TokenExpiring")
+    return cond if cond and cond["reason"] == reason else None
+
+
+def test_old_token_stays_valid_until_the_idp_uses_the_new_one(kube: client.ApiClient, namespace: str) -> None:
+    """After a rotation the IdP's copy keeps working (grace 24 h) until the API reports the
+    new token used; then the old hash and the Secret's previous-token go at once."""
+    old = workspace_with_token(kube, namespace)
+    rotated_at = datetime.now(UTC).replace(microsecond=0)
+    custom(kube).patch_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace, c.WORKSPACE_PLURAL, "ws",
+        {"metadata": {"annotations": {ROTATE_REQUEST: "handover"}}},
+    )  # fmt: skip
+    new = eventually(lambda: (t := read_token(kube, namespace)) != old and t)
+    assert new
+    eventually(lambda: _hashes(kube, namespace) == {token_sha256(new), token_sha256(old)})
+    # the IdP still holds the old token: it expires with the grace period, and the workspace says so
+    warned = eventually(lambda: _expiring(kube, namespace, "TokenExpiresSoon"))
+    assert _fingerprint(old) in warned["message"] and _fingerprint(new) in warned["message"]
+    # the old token used again after the rotation changes nothing
+    _status(
+        kube,
+        namespace,
+        {"tokenUsage": [{"fingerprint": _fingerprint(old), "lastUsedTime": _utc(datetime.now(UTC))}]},
+    )
+    time.sleep(2.5)  # resyncs (1 s in tests)
+    assert _hashes(kube, namespace) == {token_sha256(new), token_sha256(old)}
+    # the API reports the new token used: the old one is retired long before its grace period ends
+    _status(kube, namespace, {"tokenUsage": [
+        {"fingerprint": _fingerprint(old), "lastUsedTime": _utc(datetime.now(UTC))},
+        {"fingerprint": _fingerprint(new), "lastUsedTime": _utc(max(datetime.now(UTC), rotated_at))},
+    ]})  # fmt: skip
+    eventually(lambda: _hashes(kube, namespace) == {token_sha256(new)})
+    secret = client.CoreV1Api(kube).read_namespaced_secret("scim-token", namespace)
+    assert "previous-token" not in (secret.data or {})
+    assert read_token(kube, namespace) == new
+    eventually(lambda: _expiring(kube, namespace, "TokenNeverExpires"))
+    events = client.CoreV1Api(kube).list_namespaced_event(namespace).items
+    assert any(e.reason == "PreviousTokenRetired" and e.type == "Normal" for e in events)
+
+
+def _synced(kube: client.ApiClient, namespace: str, reason: str) -> dict[str, Any] | None:
+    cond = condition(get_workspace(kube, namespace), "Synced")
+    return cond if cond and cond["reason"] == reason else None
+
+
+def test_synced_condition_follows_the_idps_requests(kube: client.ApiClient, namespace: str) -> None:
+    create_workspace(kube, namespace, idpSilenceAfter="4s")
+    never = eventually(lambda: _synced(kube, namespace, "NeverSeen"))
+    assert never["status"] == "Unknown"  # not set up yet is not silent: no series, no alert
+    assert eventually(lambda: _metric("scim_operator_workspace_condition", workspace=namespace, type="Ready"))
+    assert _metric("scim_operator_workspace_condition", workspace=namespace, type="Synced") is None
+    _status(
+        kube, namespace, {"idp": {"lastRequestTime": _utc(datetime.now(UTC)), "requests": 3, "errors": 0}}
+    )
+    active = eventually(lambda: _synced(kube, namespace, "IdPActive"))
+    assert active["status"] == "True"
+    assert _metric("scim_operator_workspace_condition", workspace=namespace, type="Synced") == 1.0
+    assert _metric("scim_operator_workspace_condition", workspace=namespace, type="Ready") == 1.0
+    # no request for longer than idpSilenceAfter: False, without any write to the workspace
+    silent = eventually(lambda: _synced(kube, namespace, "IdPSilent"), timeout=15)
+    assert silent["status"] == "False"
+    assert eventually(
+        lambda: _metric("scim_operator_workspace_condition", workspace=namespace, type="Synced") == 0.0
+    )

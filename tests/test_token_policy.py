@@ -10,6 +10,7 @@ from scim_core import constants as c
 from scim_core import tokens
 from scim_operator.token_policy import (
     ISSUED_AT,
+    MAX_LIFETIME,
     NOT_AFTER,
     PREVIOUS_NOT_AFTER,
     ROTATION_HANDLED,
@@ -19,7 +20,13 @@ from scim_operator.token_policy import (
     TokenClaims,
     TokenPlan,
     adoptable,
+    expiry_notice,
+    expiry_times,
     plan_token,
+    refused,
+    seen_since,
+    settings_problem,
+    token_deadlines,
     without_shared,
 )
 
@@ -349,3 +356,114 @@ def test_dropping_a_shared_previous_token_keeps_the_plans_own_event() -> None:
     assert out.event == "Adopted; Dropped the previous token: another workspace holds the same token"
     assert out.event_reason == "DuplicateToken" and out.warning
     assert plan.hashes == [current_hash, previous_hash]  # the input is not changed
+
+
+# ------------------------------------------------------------------------- lifecycle (issue 11)
+
+ROTATED = {ISSUED_AT: "2026-01-10T11:00:00Z", PREVIOUS_NOT_AFTER: "2026-01-11T11:00:00Z"}
+
+
+def test_without_a_lifetime_a_token_never_expires() -> None:
+    plan = plan_token(None, None, DAY, NOW)
+    assert plan.valid and plan.create and plan.write_token
+    (published,) = plan.hashes
+    assert not published.expires and published.not_after == NOW + MAX_LIFETIME  # what the API checks
+    assert "never expires" in plan.message
+    # a thousand years on the clock of the same Secret: still not due, nothing rewritten
+    later = plan_token(state(plan.write_token, **plan.annotations), None, DAY, NOW + 3650 * DAY)
+    assert later.valid and not later.secret_changed and later.hashes[0].not_after == published.not_after
+    assert settings_problem(None, timedelta(days=tokens.MAX_DURATION_DAYS)) is None
+
+
+def test_without_a_lifetime_an_earlier_lifetimes_expiry_no_longer_applies() -> None:
+    """A Secret written under the old 90-day default keeps working past that date: the
+    settings say the token does not expire, so the written not-after is corrected."""
+    token = tokens.generate_token()
+    old = {ISSUED_AT: "2025-01-01T00:00:00Z", NOT_AFTER: "2025-04-01T00:00:00Z"}
+    plan = plan_token(state(token, **old), None, DAY, NOW)
+    assert plan.valid and plan.write_token is None and plan.write_previous is None  # not rotated
+    assert plan.hashes[0].not_after == datetime(2025, 1, 1, tzinfo=UTC) + MAX_LIFETIME
+    assert plan.annotations == {ISSUED_AT: old[ISSUED_AT], NOT_AFTER: "2124-12-08T00:00:00Z"}
+
+
+def test_without_a_lifetime_rotation_on_request_keeps_the_previous_for_grace() -> None:
+    old = tokens.generate_token()
+    plan = plan_token(state(old, **{ISSUED_AT: "2026-01-01T00:00:00Z"}), None, DAY, NOW, rotate_request="r")
+    assert plan.write_token and plan.write_previous == old
+    new, previous = plan.hashes
+    assert not new.expires and previous.expires and previous.not_after == NOW + DAY
+
+
+@pytest.mark.parametrize(
+    ("used", "retired"),
+    [
+        ({}, False),  # the IdP never used the new token: the old one stays for the grace period
+        ({"other": "2026-01-10T11:30:00Z"}, False),  # another fingerprint's use says nothing
+        ({"new": "2026-01-10T10:59:59Z"}, False),  # before the rotation: not this token's use
+        ({"new": "2026-01-10T11:00:00Z"}, True),  # the second of the rotation counts
+        ({"new": "2026-01-10T11:45:00Z"}, True),
+    ],
+)
+def test_previous_token_retired_once_the_idp_uses_the_new_one(used: dict[str, str], retired: bool) -> None:
+    new, old = tokens.generate_token(), tokens.generate_token()
+    fingerprint = tokens.fingerprint(tokens.token_sha256(new))
+    last_used = {
+        (fingerprint if k == "new" else k): datetime.fromisoformat(v.replace("Z", "+00:00"))
+        for k, v in used.items()
+    }
+    plan = plan_token(state(new, old, **ROTATED), 90 * DAY, DAY, NOW, last_used=last_used)
+    assert plan.valid
+    if retired:
+        assert plan.write_previous == "" and [h.fingerprint for h in plan.hashes] == [fingerprint]
+        assert plan.event_reason == "PreviousTokenRetired" and not plan.warning
+    else:
+        assert plan.write_previous is None and len(plan.hashes) == 2
+        assert plan.hashes[1].not_after == datetime(2026, 1, 11, 11, 0, tzinfo=UTC)  # grace still caps it
+
+
+def test_seen_since_ignores_sub_second_rotation_times() -> None:
+    at = datetime(2026, 1, 10, 11, 0, 0, 700000, tzinfo=UTC)
+    assert seen_since({"fp": at.replace(microsecond=0)}, "fp", at)
+    assert not seen_since(None, "fp", at)
+
+
+def _hash(fingerprint: str, not_after: datetime, expires: bool = True) -> PublishedHash:
+    return PublishedHash("0" * 64, fingerprint, not_after, expires)
+
+
+WARN = 14 * DAY
+
+
+@pytest.mark.parametrize(
+    ("hashes", "valid", "expected", "reason", "needle"),
+    [
+        ([], False, None, "NoValidToken", "TokenValid"),
+        ([("cur", 100, False)], True, False, "TokenNeverExpires", "never expires"),
+        ([("cur", 15, True)], True, False, "TokenNotExpiringSoon", "1209600s"),
+        ([("cur", 14, True)], True, True, "TokenExpiresSoon", "hand the IdP the new token before"),
+        ([("cur", -1, True)], True, True, "TokenExpiresSoon", "Token cur expires"),
+        # after a rotation: the previous token is what the IdP still holds
+        ([("cur", 90, True), ("prev", 1, True)], True, True, "TokenExpiresSoon", "not been seen using"),
+        ([("cur", 100, False), ("prev", 1, True)], True, True, "TokenExpiresSoon", "Token prev expires"),
+        ([("cur", 10, True), ("prev", 1, True)], True, True, "TokenExpiresSoon", "Token prev expires"),
+    ],
+)
+def test_expiry_notice(
+    hashes: list[tuple[str, int, bool]], valid: bool, expected: bool | None, reason: str, needle: str
+) -> None:
+    plan = TokenPlan(hashes=[_hash(f, NOW + d * DAY, e) for f, d, e in hashes], valid=valid)
+    notice = expiry_notice(plan, WARN, NOW)
+    assert (notice.expiring, notice.reason) == (expected, reason)
+    assert needle in notice.message
+
+
+def test_expiry_times_and_deadlines() -> None:
+    plan = TokenPlan(hashes=[_hash("cur", NOW + 90 * DAY), _hash("prev", NOW + DAY)], valid=True)
+    assert expiry_times(plan) == {"cur": (NOW + 90 * DAY).timestamp(), "prev": (NOW + DAY).timestamp()}
+    assert sorted(token_deadlines(plan, DAY, WARN)) == sorted(
+        [NOW + 76 * DAY, NOW + 90 * DAY, NOW - 13 * DAY, NOW + DAY, NOW + 89 * DAY]
+    )
+    never = TokenPlan(hashes=[_hash("cur", NOW + MAX_LIFETIME, expires=False)], valid=True)
+    assert expiry_times(never) == {} and token_deadlines(never, DAY, WARN) == []
+    gone = refused("WeakToken", "no")
+    assert expiry_times(gone) == {} and token_deadlines(gone, DAY, WARN) == []

@@ -94,22 +94,43 @@ class TokenSettings(_Model):
             description="Secret holding the bearer token; created when missing.",
         ),
     ] = "scim-token"
-    lifetime: Annotated[
-        str,
-        Field(
-            pattern=DURATION,
-            max_length=16,
-            description=f"How long a token is valid, e.g. 90d, 2160h (at most {MAX_DURATION_DAYS}d).",
-        ),
-    ] = "90d"
+    lifetime: (
+        Annotated[
+            str,
+            Field(
+                pattern=DURATION,
+                max_length=16,
+                description=(
+                    "How long a token is valid, e.g. 90d, 2160h (at most "
+                    f"{MAX_DURATION_DAYS}d); the operator rotates it one gracePeriod before. "
+                    "Unset (the default): the token never expires; rotate it on request."
+                ),
+            ),
+        ]
+        | None
+    ) = None
     gracePeriod: Annotated[
         str,
         Field(
             pattern=DURATION,
             max_length=16,
-            description=("How long the previous token stays valid after a rotation; shorter than lifetime."),
+            description=(
+                "How long the previous token stays valid after a rotation, at most (it is dropped "
+                "as soon as the IdP is seen using the new one); shorter than lifetime."
+            ),
         ),
     ] = "24h"
+    expiryWarning: Annotated[
+        str,
+        Field(
+            pattern=DURATION,
+            max_length=16,
+            description=(
+                "With a lifetime: how long before a token the IdP may still use expires the "
+                "TokenExpiring condition turns True (and a Warning Event is posted)."
+            ),
+        ),
+    ] = "14d"
 
 
 class SubjectMapping(_Model):
@@ -206,6 +227,20 @@ class ScimWorkspaceSpec(_Model):
             },
         ),
     ] = Field(default_factory=list)
+    idpSilenceAfter: (
+        Annotated[
+            str,
+            Field(
+                pattern=DURATION,
+                max_length=16,
+                description=(
+                    "The Synced condition turns False when the IdP has sent no request for this "
+                    "long (default: the operator's SCIM_IDP_SILENCE_SECONDS, 2h)."
+                ),
+            ),
+        ]
+        | None
+    ) = None
 
 
 class TokenHash(_Model):
@@ -216,6 +251,32 @@ class TokenHash(_Model):
     notAfter: datetime
 
 
+class IdpLastError(_Model):
+    """The IdP's last failed request (never a token or a member list)."""
+
+    time: datetime | None = None
+    status: int | None = None
+    scimType: Annotated[str, Field(max_length=64)] | None = None
+    detail: Annotated[str, Field(max_length=1024)] | None = None
+
+
+class IdpTrace(_Model):
+    """What the API saw of the IdP (written by the API, throttled)."""
+
+    lastRequestTime: datetime | None = None
+    lastWriteTime: datetime | None = None
+    requests: int | None = None
+    errors: int | None = None
+    lastError: IdpLastError | None = None
+
+
+class TokenUsage(_Model):
+    """When the API last saw a token used; ``fingerprint`` as in ``tokenHashes``."""
+
+    fingerprint: Annotated[str, Field(max_length=64)]
+    lastUsedTime: datetime
+
+
 class ScimWorkspaceStatus(_Model):
     observedGeneration: int | None = None
     conditions: Conditions | None = None
@@ -224,6 +285,20 @@ class ScimWorkspaceStatus(_Model):
     tokenHashes: Annotated[list[TokenHash], Field(max_length=8)] | None = None
     tokenFingerprint: str | None = None
     tokenExpiresAt: datetime | None = None
+    idp: IdpTrace | None = None
+    tokenUsage: (
+        Annotated[
+            list[TokenUsage],
+            Field(
+                max_length=16,
+                json_schema_extra={
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["fingerprint"],
+                },
+            ),
+        ]
+        | None
+    ) = None
 
 
 # --------------------------------------------------------------------------- ScimGroup

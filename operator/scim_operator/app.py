@@ -5,7 +5,7 @@ nothing is read from the environment outside ``main.py``.
     settings ─► ApiClient ─► work queues ─► ClusterCache (feeds the queues)
              ─► LeaderElector (Lease; on takeover: cache.requeue_all)
              ─► GroupSync / UserSync / WorkspaceSync (cache + leader)
-             ─► informers (cache, token Secrets by label) ─► Kopf (login, workspace finalizer)
+             ─► informers (cache, token Secrets by label) ─► Kopf (login, liveness)
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import contextlib
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import kopf
 import prometheus_client
@@ -100,6 +101,9 @@ class Operator:
             if self.leader.is_leader():
                 for key in self.cache.workspace_keys():
                     self.workspaces.add(key)
+            else:  # values from an earlier leadership would be stale: only the leader reports
+                metrics.TOKEN_EXPIRY_SERIES.clear_all()
+                metrics.WORKSPACE_CONDITION_SERIES.clear_all()
 
 
 async def build(settings: OperatorSettings) -> Operator:
@@ -136,7 +140,9 @@ async def build(settings: OperatorSettings) -> Operator:
         workspaces=workspaces,
         group_sync=GroupSync(api, settings, cache, leader),
         user_sync=UserSync(api, cache, leader),
-        workspace_sync=WorkspaceSync(api, cache, leader),
+        workspace_sync=WorkspaceSync(
+            api, cache, leader, idp_silence=timedelta(seconds=settings.idp_silence_seconds)
+        ),
         informers=informers,
     )
 
@@ -151,7 +157,7 @@ async def run(
     await operator.start()
     try:
         await kopf.operator(
-            registry=build_registry(operator.workspace_sync),
+            registry=build_registry(),
             settings=kopf_settings(),
             standalone=True,  # leadership is the Lease (see docs/operator.md), not Kopf's peering
             clusterwide=True,

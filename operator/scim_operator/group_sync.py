@@ -22,13 +22,16 @@ from .cache import ClusterCache, GroupKey
 from .conditions import same_conditions, set_condition
 from .events import post_event
 from .leader import Leadership, NotLeader
-from .rbac import UNRESOLVED_SAMPLE, Plan, binding_differs, plan_group
+from .rbac import UNRESOLVED_SAMPLE, Plan, binding_differs, needs_finalizer, plan_group
 from .settings import OperatorSettings
 from .workqueue import Result
 
 log = logging.getLogger(__name__)
 #: When the API server refused a binding (no ``bind`` on that role): look again this much later.
 REJECTED_RECHECK_SECONDS = 30.0
+#: When the group changed under the finalizer patch: look again this much later (the change
+#: queues it too; this is the safety net).
+FINALIZER_RECHECK_SECONDS = 1.0
 
 
 class GroupSync:
@@ -78,8 +81,6 @@ class GroupSync:
                 await self._finalize(group)
             self._count(key, 0, 0)
             return None
-        if c.FINALIZER not in (group["metadata"].get("finalizers") or []):
-            await self._add_finalizer(group)
         spec = dict(group.get("spec") or {})
         members = self.cache.group_members(key)
         users: dict[str, Any] = {}
@@ -102,11 +103,17 @@ class GroupSync:
             "kind": c.GROUP_KIND,
             "metadata": {"name": name, "namespace": namespace, "uid": group["metadata"]["uid"]},
         }
+        has_finalizer = c.FINALIZER in (group["metadata"].get("finalizers") or [])
+        desired_keys = {(b.namespace, b.name) for b in plan.bindings}
+        if (
+            not has_finalizer
+            and needs_finalizer(namespace, desired_keys | existing.keys())
+            and not await self._add_finalizer(group)
+        ):
+            return FINALIZER_RECHECK_SECONDS  # no binding elsewhere before the finalizer is on
         changed = False
         rejected: list[str] = []
-        desired_keys = set()
         for binding in plan.bindings:
-            desired_keys.add((binding.namespace, binding.name))
             manifest = binding.manifest(namespace, name, group["metadata"]["uid"])
             live = existing.get((binding.namespace, binding.name))
             if live is not None and not binding_differs(live, manifest):
@@ -134,6 +141,8 @@ class GroupSync:
         for ns, bname in existing.keys() - desired_keys:
             await self._delete(ns, bname, event_body)
             changed = True
+        if has_finalizer and not needs_finalizer(namespace, desired_keys):
+            await self._remove_finalizer(group)  # nothing left that the garbage collector misses
         metrics.REFUSED_MAPPINGS.inc(len(plan.refusals))
         self._count(key, len(desired_keys), len(plan.resolution.unresolved))
         await self._write_status(group, plan, changed, event_body, len(members), rejected)
@@ -165,23 +174,43 @@ class GroupSync:
                 f"Deleted RoleBinding {namespace}/{name}",
             )
 
-    async def _patch_group(self, group: Mapping[str, Any], ops: list[dict[str, Any]]) -> None:
+    async def _patch_group(self, group: Mapping[str, Any], ops: list[dict[str, Any]]) -> bool:
+        """Apply a JSON patch; False when the group is gone or changed meanwhile (the next
+        event retries)."""
         md = group["metadata"]
         self.leader.check()
-        with ignoring(404, 409, 422):  # gone or changed meanwhile: the next event retries
+        try:
             await client.CustomObjectsApi(self.api).patch_namespaced_custom_object(
                 c.GROUP, c.VERSION, md["namespace"], c.GROUP_PLURAL, md["name"], ops,
                 _content_type="application/json-patch+json",
             )  # fmt: skip
+        except ApiException as exc:
+            if exc.status not in (404, 409, 422):
+                raise
+            return False
+        return True
 
-    async def _add_finalizer(self, group: Mapping[str, Any]) -> None:
-        """So bindings in other namespaces (out of the garbage collector's reach) are removed."""
+    async def _add_finalizer(self, group: Mapping[str, Any]) -> bool:
+        """Before a binding goes to another namespace (out of the garbage collector's reach):
+        then deleting the group waits until the operator has removed it."""
         md = group["metadata"]
         finalizers = list(md.get("finalizers") or [])
         ops: list[dict[str, Any]] = [
             {"op": "test", "path": "/metadata/resourceVersion", "value": md["resourceVersion"]}
         ]
         ops.append({"op": "add", "path": "/metadata/finalizers", "value": [*finalizers, c.FINALIZER]})
+        return await self._patch_group(group, ops)
+
+    async def _remove_finalizer(self, group: Mapping[str, Any]) -> None:
+        finalizers = list(group["metadata"].get("finalizers") or [])
+        ops = [
+            {"op": "test", "path": "/metadata/finalizers", "value": finalizers},
+            {
+                "op": "replace",
+                "path": "/metadata/finalizers",
+                "value": [f for f in finalizers if f != c.FINALIZER],
+            },
+        ]
         await self._patch_group(group, ops)
 
     async def _finalize(self, group: Mapping[str, Any]) -> None:
@@ -200,15 +229,7 @@ class GroupSync:
         )
         for rb in (await rbac.list_role_binding_for_all_namespaces(label_selector=selector)).items:
             await self._delete(rb.metadata.namespace, rb.metadata.name, None)
-        ops = [
-            {"op": "test", "path": "/metadata/finalizers", "value": finalizers},
-            {
-                "op": "replace",
-                "path": "/metadata/finalizers",
-                "value": [f for f in finalizers if f != c.FINALIZER],
-            },
-        ]
-        await self._patch_group(group, ops)
+        await self._remove_finalizer(group)
 
     async def _write_status(
         self,

@@ -1,6 +1,10 @@
 """Kopf's part, registered on a registry built per operator (no import-time registration,
-no module state): login, and the workspace finalizer. Everything else (groups, users,
-workspace status and tokens) is driven by informers and work queues (see ``app.py``)."""
+no module state): login, and the liveness endpoint Kopf serves. Everything else (groups,
+users, workspace status and tokens) is driven by informers and work queues (see ``app.py``).
+
+No resource handler is registered, so Kopf watches and patches nothing: in particular it
+puts no finalizer on workspaces (one that only a running operator removes strands the
+namespace after an uninstall; see docs/operator.md, Uninstall)."""
 
 from __future__ import annotations
 
@@ -9,8 +13,6 @@ from typing import Any
 import kopf
 
 from scim_core import constants as c
-
-from .workspace_sync import WorkspaceSync
 
 
 def kopf_settings() -> kopf.OperatorSettings:
@@ -27,17 +29,13 @@ def kopf_settings() -> kopf.OperatorSettings:
     return settings
 
 
-def build_registry(workspaces: WorkspaceSync) -> kopf.OperatorRegistry:
-    """The handlers of one operator, bound to its collaborators."""
+def build_registry() -> kopf.OperatorRegistry:
+    """The handlers of one operator."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
     def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         """In-cluster ServiceAccount, else ``$KUBECONFIG`` (read now, not at import time)."""
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
-
-    @kopf.on.delete(c.GROUP, c.VERSION, c.WORKSPACE_PLURAL, registry=registry)
-    async def _workspace_deleted(namespace: str, name: str, **_: Any) -> None:
-        await workspaces.finalize(namespace, name)
 
     return registry

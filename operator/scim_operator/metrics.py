@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import Counter, Gauge, Histogram
 
 RECONCILES = Counter("scim_operator_reconciles_total", "Group reconciles", ["result"])
@@ -21,3 +23,49 @@ QUEUE_RETRIES = Counter(
     ["queue"],
 )
 LEADER = Gauge("scim_operator_leader", "1 while this replica holds the leader Lease")
+TOKEN_EXPIRY = Gauge(
+    "scim_operator_token_expiry_timestamp_seconds",
+    "When each published workspace token expires (Unix time); none for a token without a lifetime",
+    ["workspace", "fingerprint"],
+)
+WORKSPACE_CONDITION = Gauge(
+    "scim_operator_workspace_condition",
+    "Each workspace condition: 1 True, 0 False (no series while Unknown)",
+    ["workspace", "type"],
+)
+
+
+class WorkspaceSeries:
+    """The series each workspace contributes to a gauge with labels (workspace, x): set all of
+    a workspace's at once, and the ones it no longer has are removed (a rotated token's
+    fingerprint, a deleted workspace), so nothing stale is ever scraped."""
+
+    def __init__(self, gauge: Gauge) -> None:
+        self.gauge = gauge
+        self._held: dict[str, set[str]] = {}
+
+    def set(self, workspace: str, values: Mapping[str, float]) -> None:
+        for label, value in values.items():
+            self.gauge.labels(workspace, label).set(value)
+        for label in self._held.pop(workspace, set()) - values.keys():
+            self.gauge.remove(workspace, label)
+        if values:
+            self._held[workspace] = set(values)
+
+    def clear(self, workspace: str) -> None:
+        self.set(workspace, {})
+
+    def clear_all(self) -> None:
+        """A standby reports no workspace: only the Lease holder's values are current."""
+        for workspace in list(self._held):
+            self.clear(workspace)
+
+
+TOKEN_EXPIRY_SERIES = WorkspaceSeries(TOKEN_EXPIRY)
+WORKSPACE_CONDITION_SERIES = WorkspaceSeries(WORKSPACE_CONDITION)
+
+
+def condition_values(conditions: list[dict[str, object]] | None) -> dict[str, float]:
+    """type -> 1 (True) / 0 (False); Unknown conditions have no value."""
+    values = {"True": 1.0, "False": 0.0}
+    return {str(c["type"]): values[str(c["status"])] for c in conditions or [] if c.get("status") in values}

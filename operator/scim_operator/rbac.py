@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -273,6 +273,14 @@ def plan_group(
                         )
                     )
     return Plan(bindings, refusals, resolution)
+
+
+def needs_finalizer(group_namespace: str, bindings: Iterable[tuple[str, str]]) -> bool:
+    """Does a group need the cleanup finalizer? Only while one of its bindings (namespace,
+    name) lives in another namespace: an ownerReference cannot cross namespaces, so the
+    garbage collector removes only the bindings in the group's own namespace. Every other
+    group carries no finalizer, so deleting it (or its namespace) never waits for the operator."""
+    return any(namespace != group_namespace for namespace, _ in bindings)
 
 
 def binding_differs(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:

@@ -34,6 +34,9 @@ class OperatorSettings:
     allowed_roles: frozenset[str]
     #: How often the leader re-checks every workspace (token expiry, rotation schedule).
     workspace_resync_seconds: float = 10.0
+    #: A workspace whose IdP sent nothing for this long shows Synced=False (IdPSilent),
+    #: unless it sets ``spec.idpSilenceAfter``. Entra calls about every 40 minutes.
+    idp_silence_seconds: float = 7200.0
     #: Prometheus metrics port (0: off).
     metrics_port: int = 8082
     #: The ``coordination.k8s.io/v1`` Lease that elects the one replica that writes.
@@ -59,6 +62,7 @@ class OperatorSettings:
             allowed_cluster_roles=names("SCIM_ALLOWED_CLUSTER_ROLES", "view,edit"),
             allowed_roles=names("SCIM_ALLOWED_ROLES", ""),
             workspace_resync_seconds=float(env.get("SCIM_WORKSPACE_RESYNC_SECONDS", "10")),
+            idp_silence_seconds=float(env.get("SCIM_IDP_SILENCE_SECONDS", "7200")),
             metrics_port=int(env.get("SCIM_METRICS_PORT", "8082")),
             lease_name=env.get("SCIM_LEASE_NAME", "scim-operator"),
             lease_namespace=env.get("SCIM_LEASE_NAMESPACE") or _default_namespace(),

@@ -1,4 +1,5 @@
-"""Pure decisions about a workspace's token Secret: adopt, generate, rotate, expire, refuse.
+"""Pure decisions about a workspace's token Secret: adopt, generate, rotate, expire, refuse,
+retire the previous token, warn before an expiry.
 
 ``plan_token`` takes what is (the Secret's data and annotations, the workspace settings,
 the clock) and returns what should be: the Secret contents to write (if any), the hashes
@@ -8,6 +9,11 @@ Nothing in the Secret is believed beyond the workspace's own settings: whoever c
 Secret in the namespace must not be able to publish a weak token, stretch a token's life
 past ``lifetime`` (or a previous token's past ``gracePeriod``), or make the operator adopt
 a Secret that was never meant to hold a workspace token.
+
+Without a ``lifetime`` a token never expires (an expiry the IdP is not told about is an
+outage): its hash is published with ``notAfter`` = issue time + ``MAX_LIFETIME`` and it is
+rotated only on request. After any rotation the previous token stays valid until the API has
+seen the IdP use the new one, or until ``gracePeriod`` ends, whichever comes first.
 """
 
 from __future__ import annotations
@@ -69,8 +75,10 @@ def adoptable(
     )
 
 
-def settings_problem(lifetime: timedelta, grace: timedelta) -> str | None:
+def settings_problem(lifetime: timedelta | None, grace: timedelta) -> str | None:
     """Why the workspace's token settings cannot be applied, or None."""
+    if lifetime is None:
+        return None  # no expiry: any grace period (capped at MAX_LIFETIME by parsing) works
     if lifetime > MAX_LIFETIME:
         return f"lifetime {_seconds(lifetime)} is longer than the maximum {tokens.MAX_DURATION_DAYS}d"
     if grace >= lifetime:
@@ -86,6 +94,8 @@ class PublishedHash:
     sha256: str
     fingerprint: str
     not_after: datetime
+    #: False for a token without a lifetime: ``not_after`` is only the representable far end.
+    expires: bool = True
 
     def as_status(self) -> dict[str, str]:
         return {
@@ -95,9 +105,23 @@ class PublishedHash:
         }
 
 
-def _published(token: str, not_after: datetime) -> PublishedHash:
+def _published(token: str, not_after: datetime, expires: bool = True) -> PublishedHash:
     sha = tokens.token_sha256(token)
-    return PublishedHash(sha, tokens.fingerprint(sha), not_after)
+    return PublishedHash(sha, tokens.fingerprint(sha), not_after, expires)
+
+
+def _validity(published: PublishedHash) -> str:
+    if published.expires:
+        return f"Token {published.fingerprint} valid until {format_utc(published.not_after)}"
+    return f"Token {published.fingerprint} never expires (no spec.token.lifetime): rotate it on request"
+
+
+def seen_since(last_used: Mapping[str, datetime] | None, fingerprint: str, since: datetime) -> bool:
+    """Has the API seen the token ``fingerprint`` used at or after ``since`` (the rotation)?
+    ``last_used`` is ``status.tokenUsage`` as fingerprint -> lastUsedTime; the times are
+    whole seconds, so the second of the rotation counts."""
+    used = (last_used or {}).get(fingerprint)
+    return used is not None and used >= since.replace(microsecond=0)
 
 
 @dataclass
@@ -133,12 +157,17 @@ def refused(reason: str, message: str) -> TokenPlan:
 
 def plan_token(
     secret: SecretState | None,
-    lifetime: timedelta,
+    lifetime: timedelta | None,
     grace: timedelta,
     now: datetime,
     rotate_request: str | None = None,
+    last_used: Mapping[str, datetime] | None = None,
 ) -> TokenPlan:
-    """Decide what the token Secret and the published hashes should be."""
+    """Decide what the token Secret and the published hashes should be.
+
+    ``lifetime`` None: the token never expires. ``last_used``: fingerprint -> when the API
+    last saw that token used (``status.tokenUsage``); once the current token has been used
+    since its rotation, the previous one is dropped before its grace period ends."""
     now = now.replace(microsecond=0)  # annotations hold whole seconds: keep them stable
     if (problem := settings_problem(lifetime, grace)) is not None:
         return refused("InvalidTokenSettings", f"Refused the token settings: {problem}")
@@ -161,11 +190,15 @@ def plan_token(
 
     # Caps: an issue time is never in the future, a token never outlives ``lifetime`` from
     # it, a previous token never outlives ``gracePeriod`` from the rotation (= the current
-    # token's issue time) nor the current token.
+    # token's issue time) nor the current token. Without a lifetime the written not-after (an
+    # earlier lifetime's) is not believed either: the settings say the token does not expire.
     written_issued = parse_time(secret.annotations.get(ISSUED_AT))
     issued = min(written_issued or secret.created or now, now)
     written_not_after = parse_time(secret.annotations.get(NOT_AFTER))
-    not_after = min(written_not_after or issued + lifetime, issued + lifetime)
+    if lifetime is None:
+        not_after = issued + MAX_LIFETIME
+    else:
+        not_after = min(written_not_after or issued + lifetime, issued + lifetime)
     written_previous = parse_time(secret.annotations.get(PREVIOUS_NOT_AFTER))
     previous_until = (
         min(written_previous, issued + grace, not_after) if written_previous is not None else None
@@ -181,26 +214,35 @@ def plan_token(
     if asked or due:
         return _rotated(secret.token, now, lifetime, grace, not_after, rotate_request, asked)
 
-    plan.hashes.append(_published(secret.token, not_after))
+    current = _published(secret.token, not_after, expires=lifetime is not None)
+    plan.hashes.append(current)
     if secret.previous_token:
         if (weak := tokens.weakness(secret.previous_token)) is not None:
             plan.write_previous = ""  # never published: drop it
             plan.event = f"Dropped the previous token: {weak}"
             plan.event_reason, plan.warning = "WeakPreviousToken", True
         elif previous_until is not None and previous_until > now:
-            plan.hashes.append(_published(secret.previous_token, previous_until))
+            if seen_since(last_used, current.fingerprint, issued):
+                plan.write_previous = ""  # the IdP has switched: the old copy is no longer needed
+                plan.event = (
+                    f"Dropped the previous token: the IdP uses the new one ({current.fingerprint}) "
+                    f"since the rotation at {format_utc(issued)}"
+                )
+                plan.event_reason = "PreviousTokenRetired"
+            else:
+                plan.hashes.append(_published(secret.previous_token, previous_until))
         else:
             plan.write_previous = ""  # grace period over: drop it
     plan.valid = True
     plan.reason = "TokenActive"
-    plan.message = f"Token {plan.hashes[0].fingerprint} valid until {format_utc(not_after)}"
+    plan.message = _validity(current)
     return plan
 
 
 def _rotated(
     old: str,
     now: datetime,
-    lifetime: timedelta,
+    lifetime: timedelta | None,
     grace: timedelta,
     not_after: datetime,
     rotate_request: str | None,
@@ -252,6 +294,66 @@ def without_shared(plan: TokenPlan, shared: Collection[str]) -> TokenPlan:
     )
 
 
+@dataclass(frozen=True)
+class ExpiryNotice:
+    """The TokenExpiring condition: ``expiring`` None when there is no valid token."""
+
+    expiring: bool | None
+    reason: str
+    message: str
+
+
+def expiry_notice(plan: TokenPlan, warn_before: timedelta, now: datetime) -> ExpiryNotice:
+    """Does a token the IdP may still be using expire within ``warn_before``?
+
+    The previous token counts while it is published: until the IdP is seen using the new
+    one, the previous one is what it holds, and its end is the IdP's outage."""
+    if not plan.valid or not plan.hashes:
+        return ExpiryNotice(None, "NoValidToken", "No valid token: see the TokenValid condition")
+    current = plan.hashes[0]
+    soon = [h for h in plan.hashes if h.expires and h.not_after - now <= warn_before]
+    if soon:
+        first = min(soon, key=lambda h: h.not_after)
+        if first is current:
+            advice = (
+                f"the operator replaces it before then; hand the IdP the new token before "
+                f"{format_utc(first.not_after)} (or rotate now with the annotation {ROTATE_REQUEST})"
+            )
+        else:
+            advice = (
+                f"it is the previous token and the IdP has not been seen using the new one "
+                f"({current.fingerprint}) yet: hand the IdP the new token"
+            )
+        when = format_utc(first.not_after)
+        return ExpiryNotice(
+            True, "TokenExpiresSoon", f"Token {first.fingerprint} expires at {when}; {advice}"
+        )
+    if any(h.expires for h in plan.hashes):
+        return ExpiryNotice(False, "TokenNotExpiringSoon", f"No token expires within {_seconds(warn_before)}")
+    return ExpiryNotice(False, "TokenNeverExpires", "The token has no lifetime: it never expires")
+
+
+def expiry_times(plan: TokenPlan) -> dict[str, float]:
+    """fingerprint -> expiry (Unix time) of each published token that expires."""
+    if not plan.valid:
+        return {}
+    return {h.fingerprint: h.not_after.timestamp() for h in plan.hashes if h.expires}
+
+
+def token_deadlines(plan: TokenPlan, grace: timedelta, warn_before: timedelta) -> list[datetime]:
+    """When the plan's outcome changes by the clock alone: a warning starts, a scheduled
+    rotation is due, a token (or the previous one's grace period) ends."""
+    if not plan.valid:
+        return []
+    out: list[datetime] = []
+    for published in plan.hashes:
+        if published.expires:
+            out += [published.not_after - warn_before, published.not_after]
+    if plan.hashes[0].expires:
+        out.append(plan.hashes[0].not_after - grace)
+    return out
+
+
 WorkspaceKey = tuple[str, str]  # (namespace, name)
 
 
@@ -288,9 +390,9 @@ class TokenClaims:
             del self.held[key]
 
 
-def _fresh(token: str, now: datetime, lifetime: timedelta, create: bool = False) -> TokenPlan:
-    not_after = now + lifetime
-    published = _published(token, not_after)
+def _fresh(token: str, now: datetime, lifetime: timedelta | None, create: bool = False) -> TokenPlan:
+    not_after = now + (MAX_LIFETIME if lifetime is None else lifetime)
+    published = _published(token, not_after, expires=lifetime is not None)
     return TokenPlan(
         write_token=token,
         create=create,
@@ -298,5 +400,5 @@ def _fresh(token: str, now: datetime, lifetime: timedelta, create: bool = False)
         hashes=[published],
         valid=True,
         reason="TokenActive",
-        message=f"Token {published.fingerprint} valid until {format_utc(not_after)}",
+        message=_validity(published),
     )

@@ -8,7 +8,8 @@ import asyncio
 import base64
 import logging
 from collections import defaultdict
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
@@ -19,7 +20,9 @@ from scim_core import constants as c
 from scim_core import tokens
 from scim_core.kube import patch_status
 from scim_core.resources import ScimWorkspaceSpec
+from scim_core.timestamps import parse_time
 
+from . import metrics
 from .conditions import set_condition
 from .events import post_event
 from .token_policy import (
@@ -31,8 +34,11 @@ from .token_policy import (
     TokenPlan,
     WorkspaceKey,
     adoptable,
+    expiry_notice,
+    expiry_times,
     plan_token,
     refused,
+    token_deadlines,
     without_shared,
 )
 
@@ -44,6 +50,25 @@ __all__ = ["TOKEN_SECRET_LABEL", "reconcile_workspace_token"]
 CLAIMS = TokenClaims()
 
 _locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+
+@dataclass
+class TokenOutcome:
+    """What the token reconcile leaves for the workspace status."""
+
+    status: dict[str, Any]  # tokenHashes, tokenFingerprint, tokenExpiresAt
+    conditions: list[dict[str, Any]]  # TokenValid and TokenExpiring set
+    deadlines: list[datetime] = field(default_factory=list)  # when to look again (see token_deadlines)
+
+
+def last_used(status: dict[str, Any]) -> dict[str, datetime]:
+    """``status.tokenUsage`` (written by the API) as fingerprint -> lastUsedTime."""
+    out: dict[str, datetime] = {}
+    for entry in status.get("tokenUsage") or []:
+        used = parse_time(entry.get("lastUsedTime"))
+        if used is not None and isinstance(entry.get("fingerprint"), str):
+            out[entry["fingerprint"]] = used
+    return out
 
 
 def _decode(data: dict[str, str] | None, key: str) -> str | None:
@@ -166,34 +191,39 @@ async def _refuse_shared(
 
 async def _announce(api: client.ApiClient, workspace: dict[str, Any], plan: TokenPlan) -> None:
     """Publish a new token's hash before the token is written to the Secret: whoever reads
-    the Secret (an admin handing it to the IdP) gets a token the API already accepts. The
-    hashes published so far stay too, until the final status replaces them (a token that
-    never reaches the Secret is known to nobody, so announcing it early is harmless)."""
-    published = list((workspace.get("status") or {}).get("tokenHashes") or [])
+    the Secret (an admin handing it to the IdP) gets a token the API already accepts. What is
+    published is the plan's hashes: the new token and the one it replaces (still valid for
+    the grace period). Hashes of tokens announced but never written (a create refused in a
+    namespace being deleted, retried at every resync) are not carried along, so they never
+    pile up (the status holds at most 8)."""
+    published = (workspace.get("status") or {}).get("tokenHashes") or []
     known = {h.get("sha256") for h in published}
-    fresh = [h.as_status() for h in plan.hashes if h.sha256 not in known]
-    if fresh:
+    if any(h.sha256 not in known for h in plan.hashes):
         meta = workspace["metadata"]
         await patch_status(
-            api, c.WORKSPACE_PLURAL, meta["namespace"], meta["name"], {"tokenHashes": published + fresh}
-        )
+            api, c.WORKSPACE_PLURAL, meta["namespace"], meta["name"],
+            {"tokenHashes": [h.as_status() for h in plan.hashes]},
+        )  # fmt: skip
 
 
 async def reconcile_workspace_token(
     api: client.ApiClient, body: kopf.Body, claims: TokenClaims = CLAIMS
-) -> dict[str, Any]:
+) -> TokenOutcome:
     """Bring the workspace's token Secret in line with its settings; return the status
-    fields about tokens (hashes, fingerprint, expiry, TokenValid condition)."""
+    fields about tokens (hashes, fingerprint, expiry, TokenValid/TokenExpiring conditions)."""
     workspace: dict[str, Any] = dict(body)
     meta = workspace["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     spec = ScimWorkspaceSpec.model_validate(workspace.get("spec") or {})
+    status = workspace.get("status") or {}
     core = client.CoreV1Api(api)
+    grace = warn_before = timedelta(0)
     async with _locks[(namespace, name)]:
         for _attempt in range(3):
             try:
-                lifetime = tokens.parse_duration(spec.token.lifetime)
+                lifetime = tokens.parse_duration(spec.token.lifetime) if spec.token.lifetime else None
                 grace = tokens.parse_duration(spec.token.gracePeriod)
+                warn_before = tokens.parse_duration(spec.token.expiryWarning)
             except ValueError as exc:
                 plan = refused("InvalidTokenSettings", f"Refused the token settings: {exc}")
                 break
@@ -204,6 +234,7 @@ async def reconcile_workspace_token(
                 grace=grace,
                 now=datetime.now(UTC),
                 rotate_request=(meta.get("annotations") or {}).get(ROTATE_REQUEST),
+                last_used=last_used(status),
             )
             plan = await _refuse_shared(api, (namespace, name), meta["uid"], plan, claims)
             if not (plan.secret_changed and (plan.valid or plan.create)):
@@ -213,7 +244,6 @@ async def reconcile_workspace_token(
             if await _write_secret(core, workspace, spec.token.secretName, plan, existing):
                 break
             # someone else created the Secret first: publish what is really there
-    status = workspace.get("status") or {}
     before: dict[str, Any] = next(
         (x for x in status.get("conditions") or [] if x.get("type") == "TokenValid"), {}
     )
@@ -234,10 +264,38 @@ async def reconcile_workspace_token(
         plan.message,
         meta.get("generation"),
     )
+    conditions = await _expiry_condition(api, workspace, plan, warn_before, conditions)
+    metrics.TOKEN_EXPIRY_SERIES.set(namespace, expiry_times(plan))
     current = plan.hashes[0] if plan.valid and plan.hashes else None
-    return {
-        "tokenHashes": [h.as_status() for h in plan.hashes] if plan.valid else [],
-        "tokenFingerprint": current.fingerprint if current else None,
-        "tokenExpiresAt": current.as_status()["notAfter"] if current else None,
-        "conditions": conditions,
-    }
+    return TokenOutcome(
+        status={
+            "tokenHashes": [h.as_status() for h in plan.hashes] if plan.valid else [],
+            "tokenFingerprint": current.fingerprint if current else None,
+            "tokenExpiresAt": current.as_status()["notAfter"] if current and current.expires else None,
+        },
+        conditions=conditions,
+        deadlines=token_deadlines(plan, grace, warn_before),
+    )
+
+
+async def _expiry_condition(
+    api: client.ApiClient,
+    workspace: dict[str, Any],
+    plan: TokenPlan,
+    warn_before: timedelta,
+    conditions: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Set TokenExpiring; a Warning Event when it turns True (once per expiry, not per resync)."""
+    notice = expiry_notice(plan, warn_before, datetime.now(UTC))
+    existing = (workspace.get("status") or {}).get("conditions") or []
+    before: dict[str, Any] = next((x for x in existing if x.get("type") == "TokenExpiring"), {})
+    if notice.expiring and before.get("status") != "True":
+        await post_event(api, workspace, "Warning", "TokenExpiring", notice.message)
+    return set_condition(
+        conditions,
+        "TokenExpiring",
+        notice.expiring,
+        notice.reason,
+        notice.message,
+        workspace["metadata"].get("generation"),
+    )

@@ -56,5 +56,5 @@ async def test_dropped_without_api_calls(ready: bool, leading: bool) -> None:
 async def test_losing_the_lease_mid_reconcile_stops_before_the_write() -> None:
     leader = Leader(leading=True, writes_allowed=False)
     sync = GroupSync(NoApi(), OperatorSettings.from_env({}), cache(True), leader)  # type: ignore[arg-type]
-    assert await sync.reconcile(("ns", "g")) is None  # the finalizer patch was the first write
+    assert await sync.reconcile(("ns", "g")) is None  # the status patch: the first write
     assert leader.checks == 1

@@ -14,6 +14,7 @@ from scim_operator.rbac import (
     binding_differs,
     binding_name,
     label_selector_matches,
+    needs_finalizer,
     resolve_members,
     subject_for,
 )
@@ -130,3 +131,18 @@ def test_manifest_owner_only_in_the_group_namespace() -> None:
     assert "ownerReferences" not in other["metadata"]
     assert other["roleRef"]["kind"] == "Role"
     assert _desired()["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+
+
+@pytest.mark.parametrize(
+    ("bindings", "needed"),
+    [
+        ([], False),
+        ([("ws", "scim-g-view")], False),  # owned by the group: the garbage collector removes it
+        ([("ws", "scim-g-view"), ("apps", "scim-g-view")], True),  # out of the collector's reach
+        ([("apps", "scim-g-view")], True),
+    ],
+)
+def test_finalizer_only_for_bindings_in_other_namespaces(
+    bindings: list[tuple[str, str]], needed: bool
+) -> None:
+    assert needs_finalizer("ws", bindings) is needed
