@@ -48,6 +48,8 @@ class WorkspaceView:
     token_fingerprint: str | None
     token_expires: datetime | None
     has_token: bool
+    #: when the API last saw the current token used (``status.tokenUsage``), if it reports it
+    token_last_used: datetime | None
     idp_last_seen: datetime | None
     idp_errors: int | None
     idp_last_error: Mapping[str, Any] | None
@@ -66,6 +68,7 @@ class WorkspaceView:
                 "fingerprint": self.token_fingerprint,
                 "expiresAt": stamp(self.token_expires),
                 "published": self.has_token,
+                "lastUsedTime": stamp(self.token_last_used),
             },
             "idp": {
                 "lastRequestTime": stamp(self.idp_last_seen),
@@ -92,12 +95,19 @@ def summarize(workspace: Mapping[str, Any]) -> WorkspaceView:
     status = workspace.get("status") or {}
     idp: Mapping[str, Any] = status["idp"] if isinstance(status.get("idp"), dict) else {}
     last_error = idp.get("lastError")
+    fingerprint = status.get("tokenFingerprint")
+    usage = [
+        u
+        for u in status.get("tokenUsage") or []
+        if isinstance(u, dict) and u.get("fingerprint") == fingerprint
+    ]
     return WorkspaceView(
         namespace=str(meta.get("namespace", "")),
         name=str(meta.get("name", "")),
-        token_fingerprint=status.get("tokenFingerprint"),
+        token_fingerprint=fingerprint,
         token_expires=_time(status.get("tokenExpiresAt")),
         has_token=bool(status.get("tokenHashes")),
+        token_last_used=_time(usage[0].get("lastUsedTime")) if usage else None,
         idp_last_seen=_time(idp.get("lastRequestTime")),
         idp_errors=_int(idp.get("errors")),
         idp_last_error=last_error if isinstance(last_error, dict) and last_error else None,

@@ -16,6 +16,11 @@ FULL: dict[str, Any] = {
         "tokenFingerprint": "abc123",
         "tokenExpiresAt": "2026-03-31T00:00:00Z",
         "tokenHashes": [{"sha256": "0" * 64, "fingerprint": "abc123", "notAfter": "2026-03-31T00:00:00Z"}],
+        "tokenUsage": [
+            {"fingerprint": "old", "lastUsedTime": "2025-12-01T00:00:00Z"},
+            "not an entry",
+            {"fingerprint": "abc123", "lastUsedTime": "2025-12-31T23:59:00Z"},
+        ],
         "idp": {
             "lastRequestTime": "2025-12-31T23:55:00Z",
             "lastWriteTime": "2025-12-31T23:50:00Z",
@@ -46,7 +51,12 @@ def test_full_status() -> None:
         "Ready,Synced=False(IdpSilent),TokenExpiring=Unknown",
     ]  # fmt: skip
     out = view.as_json()
-    assert out["token"] == {"fingerprint": "abc123", "expiresAt": "2026-03-31T00:00:00Z", "published": True}
+    assert out["token"] == {
+        "fingerprint": "abc123",
+        "expiresAt": "2026-03-31T00:00:00Z",
+        "published": True,
+        "lastUsedTime": "2025-12-31T23:59:00Z",
+    }
     assert out["idp"]["lastRequestTime"] == "2025-12-31T23:55:00Z" and out["idp"]["errors"] == 2
     assert out["idp"]["lastError"]["scimType"] == "uniqueness"
     assert out["conditions"][1] == {"type": "Synced", "status": "False", "reason": "IdpSilent"}
@@ -55,7 +65,12 @@ def test_full_status() -> None:
 def test_bare_workspace_shows_absent_fields_as_such() -> None:
     view = summarize({"metadata": {"namespace": "n", "name": "w"}})
     assert row(view, NOW) == ["n", "w", "none", "never", "-", "-", "-", "-"]
-    assert view.as_json()["token"] == {"fingerprint": None, "expiresAt": None, "published": False}
+    assert view.as_json()["token"] == {
+        "fingerprint": None,
+        "expiresAt": None,
+        "published": False,
+        "lastUsedTime": None,
+    }
     assert view.as_json()["idp"] == {"lastRequestTime": None, "errors": None, "lastError": None}
 
 
