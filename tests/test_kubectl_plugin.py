@@ -160,7 +160,10 @@ def test_preview_shows_gains_and_losses_without_applying(
     bad.write_text("name: x\ngroups: {displayName: X}\nclusterRole: 7\n")
     out = plugin(control_plane, "preview", ws, "-f", str(bad), check=False)
     assert out.returncode == 1 and "invalid role mapping: clusterRole" in out.stderr
-    text = plugin(control_plane, "preview", ws, "-f", str(changed)).stdout
+    text = subprocess.run(
+        [str(SCRIPT), "preview", ws, "-f", "-", "--kubeconfig", str(control_plane.kubeconfig)],
+        input=changed.read_text(), capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
     assert "1 subject(s) would gain access, 1 would lose some" in text
 
 
