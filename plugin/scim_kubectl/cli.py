@@ -35,11 +35,15 @@ def _names(text: str) -> frozenset[str]:
 
 
 def parser() -> argparse.ArgumentParser:
+    # accepted before and after the subcommand, as kubectl does; SUPPRESS keeps a subparser
+    # from resetting a value given before it
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--kubeconfig", help="path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)"
+        "--kubeconfig",
+        default=argparse.SUPPRESS,
+        help="path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)",
     )
-    common.add_argument("--context", help="the kubeconfig context to use")
+    common.add_argument("--context", default=argparse.SUPPRESS, help="the kubeconfig context to use")
     output = argparse.ArgumentParser(add_help=False)
     output.add_argument("-o", "--output", choices=("table", "json"), default="table")
     top = argparse.ArgumentParser(
@@ -77,7 +81,8 @@ def parser() -> argparse.ArgumentParser:
         "--allowed-cluster-roles",
         type=_names,
         default=defaults.allowed_cluster_roles,
-        help="the operator's SCIM_ALLOWED_CLUSTER_ROLES (default: %(default)s as in the operator)",
+        help="the operator's SCIM_ALLOWED_CLUSTER_ROLES (default, as the operator's: "
+        f"{','.join(sorted(defaults.allowed_cluster_roles))})",
     )
     p.add_argument(
         "--allowed-roles",
@@ -209,7 +214,7 @@ COMMANDS = {
 
 
 async def run(args: argparse.Namespace, kubeconfig: str | None) -> int:
-    api = await connect(kubeconfig, args.context)
+    api = await connect(kubeconfig, getattr(args, "context", None))
     try:
         return await COMMANDS[args.command](Cluster(api), args)
     finally:
@@ -219,7 +224,7 @@ async def run(args: argparse.Namespace, kubeconfig: str | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return asyncio.run(run(args, kubeconfig_path(args.kubeconfig)))
+        return asyncio.run(run(args, kubeconfig_path(getattr(args, "kubeconfig", None))))
     except PluginError as exc:
         print(f"error: {exc}", file=sys.stderr)
     except ApiException as exc:
