@@ -23,18 +23,20 @@ ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
 # Only what the runtime wheel is built from (pyproject: packages under core/, api/,
-# operator/; README.md is the package's readme). The dev environment (devenv/, its own
+# operator/, plugin/; README.md is the package's readme). The dev environment (devenv/, its own
 # package) is not part of the image; tests/test_packaging.py builds from these same lines.
 COPY pyproject.toml README.md ./
 COPY core/ core/
 COPY api/ api/
 COPY operator/ operator/
+COPY plugin/ plugin/
 
 # Builds the project wheel and installs it with its dependencies (binary wheels where they
-# exist: the slim image has no compiler), checks both entry points start, then drops pip.
+# exist: the slim image has no compiler), checks the entry points start, then drops pip.
 RUN pip install --prefer-binary . \
  && scim-api --help >/dev/null \
  && scim-operator --help >/dev/null \
+ && kubectl-scim --help >/dev/null \
  && pip uninstall --yes pip setuptools wheel
 
 # --------------------------------------------------------------------------- runtime

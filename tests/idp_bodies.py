@@ -62,3 +62,40 @@ PATCH_SHAPES = [
     ("entra-boolean", entra_patch(False, "replace"), entra_patch(True, "replace")),
     ("entra-with-profile-change", entra_patch_with_profile("False"), entra_patch_with_profile("True")),
 ]
+
+
+def okta_create_user(user_name: str, external_id: str = "00ujl29u0le5T6Aj10h7") -> dict[str, Any]:
+    """Okta's ``POST /Users`` (its SCIM 2.0 guide): a password, ``groups: []``, locale."""
+    return {
+        "schemas": [USER],
+        "userName": user_name,
+        "name": {"givenName": "Test", "familyName": "User"},
+        "emails": [{"primary": True, "value": user_name, "type": "work"}],
+        "displayName": "Test User",
+        "locale": "en-US",
+        "externalId": external_id,
+        "groups": [],
+        "password": "1mz050nq",
+        "active": True,
+    }
+
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def entra_create_user(
+    user_name: str, external_id: str = "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"
+) -> dict[str, Any]:
+    """Entra ID's ``POST /Users`` (its SCIM reference): the enterprise extension, ``roles``,
+    ``meta``, ``name.formatted``, ``active`` as a boolean."""
+    return {
+        "schemas": [USER, ENTERPRISE],
+        "externalId": external_id,
+        "userName": user_name,
+        "active": True,
+        "emails": [{"primary": True, "type": "work", "value": user_name}],
+        "meta": {"resourceType": "User"},
+        "name": {"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
+        ENTERPRISE: {"department": "Engineering", "manager": {"value": "mgr-1"}},
+        "roles": [],
+    }

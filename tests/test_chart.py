@@ -429,6 +429,22 @@ def test_chart_crds_are_copies_of_deploy_crds() -> None:
     assert not any("kopf.dev" in name for name in chart_crds)
 
 
+def test_chart_user_provisioning_rbac_is_opt_in(helm: Path) -> None:
+    """``api.userProvisioning.enabled`` adds exactly deploy/rbac/optional/api-user-provisioning.yaml
+    (``create`` on ScimUsers); by default nothing lets the API create a user."""
+    name = f"{RELEASE}-api-user-provisioning"
+    assert not find(render(helm), "ClusterRole", name)
+    rendered = render(helm, None, "--set", "api.userProvisioning.enabled=true")
+    expected = deploy_rbac("optional/api-user-provisioning.yaml")
+    want = next(o for o in expected if o["kind"] == "ClusterRole")
+    assert rules_of(one(rendered, "ClusterRole", name)) == rules_of(want)
+    binding = one(rendered, "ClusterRoleBinding", name)
+    assert binding["roleRef"]["name"] == name
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": f"{RELEASE}-api", "namespace": NAMESPACE}
+    ]
+
+
 @pytest.mark.parametrize(("component", "file"), [("api", "api.yaml"), ("operator", "operator.yaml")])
 def test_chart_rbac_equals_deploy_rbac(helm: Path, component: str, file: str) -> None:
     """With default values the chart grants exactly what tests/test_least_privilege.py tests."""

@@ -1,5 +1,5 @@
-"""The runtime wheel (what the image installs) holds the API, the operator and their shared
-core, and nothing of the development environment (``scim_devenv``, ``cryptography``).
+"""The runtime wheel (what the image installs) holds the API, the operator, their shared
+core and the kubectl plugin, and nothing of the development environment (``scim_devenv``, ``cryptography``).
 
 The wheel is built from exactly the files the Dockerfile copies into its builder stage, so
 this also proves those lines are enough to build the image's package."""
@@ -75,7 +75,7 @@ def _dist_info(whl: zipfile.ZipFile, name: str) -> str:
 
 def test_runtime_wheel_holds_only_the_runtime_packages(wheel: zipfile.ZipFile) -> None:
     top = {n.split("/", 1)[0] for n in wheel.namelist() if not n.split("/", 1)[0].endswith(".dist-info")}
-    assert top == {"scim_api", "scim_core", "scim_operator"}
+    assert top == {"scim_api", "scim_core", "scim_operator", "scim_kubectl"}
     assert not [n for n in wheel.namelist() if "scim_devenv" in n]
 
 
@@ -88,11 +88,13 @@ def test_runtime_wheel_does_not_require_dev_dependencies(wheel: zipfile.ZipFile)
         assert not [r for r in runtime if r.startswith(dev_only)], dev_only
 
 
-def test_runtime_wheel_commands_are_the_api_and_the_operator(wheel: zipfile.ZipFile) -> None:
+def test_runtime_wheel_commands_are_the_api_the_operator_and_the_plugin(wheel: zipfile.ZipFile) -> None:
     entry_points = configparser.ConfigParser()
     entry_points.read_string(_dist_info(wheel, "entry_points.txt"))
     assert entry_points.sections() == ["console_scripts"]
-    assert sorted(entry_points["console_scripts"]) == ["scim-api", "scim-operator"]
+    assert sorted(entry_points["console_scripts"]) == ["kubectl-scim", "scim-api", "scim-operator"]
+    # kubectl finds plugins by the executable's name on PATH: kubectl-<plugin>
+    assert entry_points["console_scripts"]["kubectl-scim"] == "scim_kubectl.cli:main"
 
 
 #: Declared for uvicorn, which loads them by name when present (its "standard" speed-ups).

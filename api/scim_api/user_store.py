@@ -1,12 +1,14 @@
-"""Reads and the one write (``spec.active``) the API makes on ScimUsers.
+"""Reads and the writes the API makes on ScimUsers: ``spec.active``, and the opt-in create.
 
 Users are owned by the workspace (platform admins create them); an IdP may only turn
-``active`` on and off. A deactivation is never answered as "nothing to do" from the cache,
+``active`` on and off, and create users in the domains the workspace lists
+(``protocol/user_create.py``). A deactivation is never answered as "nothing to do" from the cache,
 which may lag another replica: the absolute JSON Patch always goes to the API server, which
 confirms a no-op against etcd before answering it, and its answer is what the IdP sees."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -16,11 +18,17 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from scim_core import constants as c
 
 from .directory import Directory
-from .errors import ScimError, not_found
-from .kube_errors import NETWORK_ERRORS, kube_error
+from .errors import ScimError, not_found, uniqueness
+from .kube_errors import NETWORK_ERRORS, kube_error, reason
 from .protocol.preconditions import PreconditionFailed, check_if_match
+from .protocol.user_create import user_manifest
 
 Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+NOT_PERMITTED = (
+    "This workspace allows user creation but the SCIM service may not create users: "
+    "ask the platform administrator to grant it (Helm value api.userProvisioning.enabled)."
+)
 
 
 class UserStore:
@@ -47,6 +55,32 @@ class UserStore:
             raise not_found(f"User {uid!r} not found")
         obj: Obj = items[0]
         obj.setdefault("kind", c.USER_KIND)  # list items carry no kind
+        self._directory.upsert(c.USER_PLURAL, obj)
+        return obj
+
+    async def create(self, namespace: str, spec: Obj) -> Obj:
+        """Create an IdP-made user whose userName is free in the workspace.
+
+        Against admin-made users the cache decides (a user an admin creates at the same
+        instant may slip through); between API replicas the name derived from the userName
+        makes the API server refuse the second create (409)."""
+        taken = self._directory.user_table(namespace).lookup("userName", str(spec["userName"]))
+        if taken:
+            raise uniqueness(f"A user with userName {spec['userName']!r} already exists")
+        try:
+            obj: Obj = await self._custom.create_namespaced_custom_object(
+                c.GROUP, c.VERSION, namespace, c.USER_PLURAL, user_manifest(namespace, spec),
+                field_manager=c.API_FIELD_MANAGER,
+            )  # fmt: skip
+        except ApiException as exc:
+            if exc.status == 409:
+                raise uniqueness(f"A user with userName {spec['userName']!r} already exists") from exc
+            if exc.status == 403:  # the workspace opted in, the installation did not
+                log.error("may not create ScimUsers (grant api.userProvisioning): %s", reason(exc))
+                raise ScimError(403, NOT_PERMITTED) from exc
+            raise kube_error(exc) from exc
+        except NETWORK_ERRORS as exc:
+            raise kube_error(exc) from exc
         self._directory.upsert(c.USER_PLURAL, obj)
         return obj
 

@@ -16,6 +16,8 @@ from .tokens import MAX_DURATION_DAYS
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DURATION = r"^[0-9]+(s|m|h|d)$"
+#: A lowercase DNS domain name (two labels at least), as in a userName's part after the '@'.
+DOMAIN = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 #: Longest role-mapping ``pattern`` (RE2 syntax); the operator refuses longer ones too.
 MAX_PATTERN_LENGTH = 256
 
@@ -213,6 +215,31 @@ class RoleMapping(_Model):
     includeWorkspaceNamespace: bool = True
 
 
+class UserProvisioning(_Model):
+    """Opt-in POST /Users: off (no domains) unless the workspace lists some."""
+
+    allowedDomains: Annotated[
+        list[Annotated[str, Field(min_length=3, max_length=253, pattern=DOMAIN)]],
+        Field(
+            max_length=64,
+            json_schema_extra={"x-kubernetes-list-type": "set"},
+            description=(
+                "The identity provider may create ScimUsers whose userName ends in '@' plus one "
+                "of these domains (exact match, case-insensitive). Empty: users are never created "
+                "over SCIM."
+            ),
+        ),
+    ] = Field(default_factory=list)
+
+
+class UserSettings(_Model):
+    """What the identity provider may do with users beyond matching and deactivating them."""
+
+    provisioning: UserProvisioning = Field(
+        default_factory=UserProvisioning, json_schema_extra={"default": {}}
+    )
+
+
 class ScimWorkspaceSpec(_Model):
     displayName: Annotated[str, Field(min_length=1, max_length=256)]
     token: TokenSettings = Field(default_factory=TokenSettings, json_schema_extra={"default": {}})
@@ -241,6 +268,7 @@ class ScimWorkspaceSpec(_Model):
         ]
         | None
     ) = None
+    users: UserSettings = Field(default_factory=UserSettings, json_schema_extra={"default": {}})
 
 
 class TokenHash(_Model):

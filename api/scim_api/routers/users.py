@@ -2,7 +2,9 @@
 
 IdPs match their users against it (``filter=userName eq "..."``); ``active`` may be set
 (PATCH, or PUT of the whole user as Okta sends it: see ``protocol/user_patch.py``).
-``POST /Users`` never creates anyone: users are created by platform admins."""
+``POST /Users`` creates nobody unless the workspace opts in for listed domains
+(``spec.users.provisioning.allowedDomains``, see ``protocol/user_create.py``): users are
+created by platform admins."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import ScimError
+from ..protocol import user_create
 from ..protocol.filters import parse_filter
 from ..protocol.listing import USER_FILTER_ATTRS, check_attributes, select
 from ..protocol.patch import parse_patch_request
@@ -109,10 +112,15 @@ async def replace_user(request: Request, uid: str, caller: common.Auth) -> Respo
 
 @router.post("/Users")
 async def create_user(request: Request, caller: common.Auth) -> Response:
-    raise ScimError(
-        403,
-        "Users are not created over SCIM: a user must already exist in this workspace "
-        "(created by a platform administrator) before an identity provider can match it.",
+    workspace = common.state_of(request).directory.workspaces.get(
+        (caller.workspace.namespace, caller.workspace.name)
+    )
+    domains = user_create.allowed_domains((workspace or {}).get("spec"))
+    spec = user_create.user_spec(await common.json_body(request), domains)
+    obj = await _users(request).create(caller.namespace, spec)
+    body = _resource(request, caller.namespace, obj, with_groups=False)
+    return scim_response(
+        request, body, status=201, headers={"ETag": etag(obj), "Location": body["meta"]["location"]}
     )
 
 
