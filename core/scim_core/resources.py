@@ -216,6 +216,32 @@ class TokenHash(_Model):
     notAfter: datetime
 
 
+class IdpError(_Model):
+    """The last request the API refused: status, scimType, detail (never a token or members)."""
+
+    time: datetime
+    status: Annotated[int, Field(ge=100, le=599)]
+    scimType: Annotated[str, Field(max_length=64)] | None = None
+    detail: Annotated[str, Field(max_length=1024)] = ""
+
+
+class IdpTrace(_Model):
+    """What the IdP last did, written by the API; requests and errors count since its last write."""
+
+    lastRequestTime: datetime | None = None
+    lastWriteTime: datetime | None = None
+    requests: Annotated[int, Field(ge=0)] | None = None
+    errors: Annotated[int, Field(ge=0)] | None = None
+    lastError: IdpError | None = None
+
+
+class TokenUsage(_Model):
+    """When the API last saw a token used (fingerprint as in tokenHashes)."""
+
+    fingerprint: Annotated[str, Field(max_length=64)]
+    lastUsedTime: datetime
+
+
 class ScimWorkspaceStatus(_Model):
     observedGeneration: int | None = None
     conditions: Conditions | None = None
@@ -224,6 +250,20 @@ class ScimWorkspaceStatus(_Model):
     tokenHashes: Annotated[list[TokenHash], Field(max_length=8)] | None = None
     tokenFingerprint: str | None = None
     tokenExpiresAt: datetime | None = None
+    idp: IdpTrace | None = None
+    tokenUsage: (
+        Annotated[
+            list[TokenUsage],
+            Field(
+                max_length=8,
+                json_schema_extra={
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["fingerprint"],
+                },
+            ),
+        ]
+        | None
+    ) = None
 
 
 # --------------------------------------------------------------------------- ScimGroup
