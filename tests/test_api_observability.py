@@ -35,9 +35,10 @@ PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 GROUP_ROUTE = "/Groups/{gid}"  # route templates are relative to the SCIM base path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def make_app(control_plane: ControlPlane, operator_running: None) -> Iterator[Callable[[float], TestClient]]:
-    """``make_app(status_interval)``: an API of its own (its own metrics and trace throttle)."""
+    """``make_app(status_interval)``: an API of its own (its own metrics and trace throttle),
+    stopped at the end of the test."""
     from scim_api.app import create_app
     from scim_api.config import ApiSettings
 
@@ -309,3 +310,52 @@ def test_a_rotated_token_is_shown_used_at_once(
     assert time.monotonic() - seen < 10
     assert old_fp in got  # the old token's last use is kept while it is still published
     assert _writes(tc) == 2
+
+
+# ------------------------------------------------------------------------------ content types
+
+
+@pytest.mark.parametrize(
+    ("idp", "headers", "expected"),
+    [
+        (
+            "entra",
+            {"User-Agent": "Microsoft.Identity.Provisioning", "Accept": "application/scim+json"},
+            "application/scim+json",
+        ),
+        (
+            "okta",
+            {"User-Agent": "Okta SCIM Client 1.0.0", "Accept": "application/json, */*"},
+            "application/scim+json",
+        ),
+        ("onelogin", {"User-Agent": "OneLogin SCIM"}, "application/json"),
+        ("onelogin-wildcard", {"User-Agent": "onelogin-provisioning/2", "Accept": "*/*"}, "application/json"),
+        ("plain-json-client", {"Accept": "application/json"}, "application/json"),
+    ],
+)
+def test_each_idp_gets_the_content_type_it_expects(
+    make_app: Callable[[float], TestClient], kube: client.ApiClient, namespace: str,
+    idp: str, headers: dict[str, str], expected: str,
+) -> None:  # fmt: skip
+    """The connection test (a userName filter that matches nothing), a create, a PATCH with
+    the resource returned, and an error, in the form each IdP expects."""
+    tc = make_app(60)
+    token = _ready_token(tc, kube, namespace)
+    h = _h(token, **headers)
+    r = tc.get(f"{BASE}/Users", params={"filter": 'userName eq "nobody@example.com"'}, headers=h)
+    assert r.status_code == 200 and r.json()["totalResults"] == 0
+    created = tc.post(f"{BASE}/Groups", headers=h, json={"displayName": f"CT {idp}"})
+    assert created.status_code == 201
+    ops = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "replace", "path": "displayName", "value": f"CT2 {idp}"}],
+    }
+    patched = tc.patch(
+        f"{BASE}/Groups/{created.json()['id']}", params={"attributes": "displayName"}, headers=h, json=ops
+    )
+    assert patched.status_code == 200
+    failed = tc.get(f"{BASE}/Groups/grp-no-such-group", headers=h)
+    unauthenticated = tc.get(f"{BASE}/Users", headers={**headers, "Authorization": "Bearer nope"})
+    assert (failed.status_code, unauthenticated.status_code) == (404, 401)
+    for response in (r, created, patched, failed, unauthenticated):
+        assert response.headers["content-type"].split(";")[0] == expected, (idp, response.request.url)
