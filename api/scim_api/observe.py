@@ -46,7 +46,9 @@ def resource_type(template: str) -> str | None:
 
 def audit_entry(obs: Observation, status: int) -> dict[str, Any]:
     """The fields of one audit line: who changed what and how it ended. Counts of members,
-    never the members; the token's fingerprint, never the token."""
+    never the members; the token's fingerprint, never the token. A refused write applied
+    nothing (a write is all or nothing), so its counts are zero."""
+    applied = status < 400
     return {
         "request_id": obs.request_id,
         "workspace": obs.workspace.namespace if obs.workspace else None,
@@ -54,8 +56,8 @@ def audit_entry(obs: Observation, status: int) -> dict[str, Any]:
         "method": obs.method,
         "resource_type": obs.resource_type,
         "resource_id": obs.resource_id,
-        "members_added": obs.members_added,
-        "members_removed": obs.members_removed,
+        "members_added": obs.members_added if applied else 0,
+        "members_removed": obs.members_removed if applied else 0,
         "patch_operations": obs.patch_operations,
         "status": status,
         "scim_type": obs.scim_type,

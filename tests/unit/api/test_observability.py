@@ -99,13 +99,15 @@ def test_members_changed_counts_the_difference_not_the_request() -> None:
 
 def test_audit_entry_names_who_and_what_but_no_members() -> None:
     obs = Observation("rid-1", "PATCH", REF, FP_NEW, "Groups", "grp-1", 2, 1, 3)
-    obs.failed("invalidValue", "bad member alice")
-    entry = audit_entry(obs, 400)
-    assert entry == {
+    assert audit_entry(obs, 204) == {
         "request_id": "rid-1", "workspace": "acme", "token_fingerprint": FP_NEW, "method": "PATCH",
         "resource_type": "Groups", "resource_id": "grp-1", "members_added": 2, "members_removed": 1,
-        "patch_operations": 3, "status": 400, "scim_type": "invalidValue",
+        "patch_operations": 3, "status": 204, "scim_type": None,
     }  # fmt: skip
+    obs.failed("invalidValue", "bad member alice")
+    entry = audit_entry(obs, 412)  # e.g. the precondition failed after the change was computed
+    assert (entry["status"], entry["scim_type"]) == (412, "invalidValue")
+    assert (entry["members_added"], entry["members_removed"]) == (0, 0)  # nothing was applied
     assert "detail" not in entry  # a detail may quote the request; the audit line never does
     anonymous = audit_entry(Observation("rid-2", "POST"), 401)
     assert anonymous["workspace"] is None and anonymous["token_fingerprint"] is None
