@@ -358,7 +358,7 @@ def test_helm_install_then_components_run_as_the_chart_says(helm: Path, tmp_path
             )
             for c in ("api", "operator")
         }
-        metrics, liveness, api_port = free_port(), free_port(), free_port()
+        metrics, liveness, api_port, api_metrics = free_port(), free_port(), free_port(), free_port()
         op_cmd, op_env = _command_env(
             one(rendered, "Deployment", f"{RELEASE}-operator"),
             KUBECONFIG=str(tokens["operator"]), SCIM_METRICS_PORT=str(metrics), SCIM_LOG_FORMAT="plain",
@@ -367,6 +367,7 @@ def test_helm_install_then_components_run_as_the_chart_says(helm: Path, tmp_path
         api_cmd, api_env = _command_env(
             one(rendered, "Deployment", f"{RELEASE}-api"),
             KUBECONFIG=str(tokens["api"]), SCIM_HOST="127.0.0.1", SCIM_PORT=str(api_port), SCIM_LOG_FORMAT="plain",
+            SCIM_API_METRICS_PORT=str(api_metrics),
         )  # fmt: skip
         procs = [
             processes.spawn(op_cmd, tmp_path / "operator.log", env=op_env),
@@ -391,6 +392,8 @@ def test_helm_install_then_components_run_as_the_chart_says(helm: Path, tmp_path
             eventually(lambda: _http(spc, token) == 200, timeout=30)
             assert _http(f"{base}/healthz") == 200 and _http(f"{base}/readyz") == 200
             assert _http(f"http://127.0.0.1:{liveness}/healthz") == 200
+            assert _http(f"http://127.0.0.1:{api_metrics}/metrics") == 200
+            assert _http(f"http://127.0.0.1:{metrics}/metrics") == 200
             # a group pushed over SCIM becomes a RoleBinding through the chart's `bind` rule
             body = json.dumps({"displayName": "Developers", "members": [{"value": "alice"}]}).encode()
             req = urllib.request.Request(
