@@ -26,6 +26,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 RELAY_NAME = "e2e-relay"
+#: The label the chart puts on both metrics Services (the ServiceMonitor selects them by it).
+METRICS_LABEL = "scim.optimaite.eu/metrics"
 RELAY_PORT = 8080
 # One upstream connection per client connection; bytes copied both ways until either closes.
 RELAY_CODE = """
@@ -115,11 +117,14 @@ def ready(pod: Any) -> bool:
 
 
 def api_service(kube: client.ApiClient, release: Release) -> Any:
-    services = (
-        client.CoreV1Api(kube)
+    """The API's SCIM Service (not its metrics Service, which the chart labels as such)."""
+    services = [
+        s
+        for s in client.CoreV1Api(kube)
         .list_namespaced_service(release.namespace, label_selector=release.selector("api"))
         .items
-    )
+        if (s.metadata.labels or {}).get(METRICS_LABEL) != "true"
+    ]
     assert len(services) == 1, [s.metadata.name for s in services]
     return services[0]
 

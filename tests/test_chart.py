@@ -59,6 +59,18 @@ SERVICE_MONITOR_CRD: dict[str, Any] = {
 }  # fmt: skip
 
 
+def _stand_in_crd(kind: str, plural: str) -> dict[str, Any]:
+    """A Prometheus Operator CRD reduced to its envelope, like ``SERVICE_MONITOR_CRD``."""
+    crd = json.loads(json.dumps(SERVICE_MONITOR_CRD))
+    crd["metadata"]["name"] = f"{plural}.monitoring.coreos.com"
+    crd["spec"]["names"] = {"kind": kind, "plural": plural, "singular": kind.lower()}
+    return crd
+
+
+PROMETHEUS_RULE_CRD = _stand_in_crd("PrometheusRule", "prometheusrules")
+STAND_IN_CRDS = (SERVICE_MONITOR_CRD, PROMETHEUS_RULE_CRD)
+
+
 # ------------------------------------------------------------------------------ helpers
 
 
@@ -197,6 +209,9 @@ def test_schema_covers_every_value() -> None:
         ("operator.metricsPort=0", "metricsPort"),
         ("ingress.enabled=true", "host"),
         ("image.pullPolicy=Sometimes", "pullPolicy"),
+        ("api.metricsPort=0", "metricsPort"),
+        ("monitoring.prometheusRule.for=soon", "for"),
+        ("monitoring.serviceMonitor.enable=true", "enable"),  # a typo of enabled
     ],
 )
 def test_schema_rejects_bad_values(helm: Path, override: str, complaint: str) -> None:
@@ -215,14 +230,11 @@ def test_schema_rejects_bad_values(helm: Path, override: str, complaint: str) ->
 def _install_service_monitor_crd(cp: ControlPlane) -> None:
     """The scim and Kopf peering CRDs are installed by conftest (from the models, like
     deploy/crds); the chart's copies are only dry-run here, so a stale copy can never change
-    the session's CRDs under other tests. The ServiceMonitor stand-in is really installed."""
-    cp.apply([SERVICE_MONITOR_CRD])
-    cp.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        f"crd/{SERVICE_MONITOR_CRD['metadata']['name']}",
-    )
+    the session's CRDs under other tests. The ServiceMonitor and PrometheusRule stand-ins are
+    really installed."""
+    cp.apply(list(STAND_IN_CRDS))
+    for crd in STAND_IN_CRDS:
+        cp.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd['metadata']['name']}")
 
 
 def _restricted_namespace(cp: ControlPlane) -> None:
@@ -346,7 +358,7 @@ def test_helm_install_then_components_run_as_the_chart_says(helm: Path, tmp_path
             )
             for c in ("api", "operator")
         }
-        metrics, liveness, api_port = free_port(), free_port(), free_port()
+        metrics, liveness, api_port, api_metrics = free_port(), free_port(), free_port(), free_port()
         op_cmd, op_env = _command_env(
             one(rendered, "Deployment", f"{RELEASE}-operator"),
             KUBECONFIG=str(tokens["operator"]), SCIM_METRICS_PORT=str(metrics), SCIM_LOG_FORMAT="plain",
@@ -355,6 +367,7 @@ def test_helm_install_then_components_run_as_the_chart_says(helm: Path, tmp_path
         api_cmd, api_env = _command_env(
             one(rendered, "Deployment", f"{RELEASE}-api"),
             KUBECONFIG=str(tokens["api"]), SCIM_HOST="127.0.0.1", SCIM_PORT=str(api_port), SCIM_LOG_FORMAT="plain",
+            SCIM_API_METRICS_PORT=str(api_metrics),
         )  # fmt: skip
         procs = [
             processes.spawn(op_cmd, tmp_path / "operator.log", env=op_env),
@@ -379,6 +392,8 @@ def test_helm_install_then_components_run_as_the_chart_says(helm: Path, tmp_path
             eventually(lambda: _http(spc, token) == 200, timeout=30)
             assert _http(f"{base}/healthz") == 200 and _http(f"{base}/readyz") == 200
             assert _http(f"http://127.0.0.1:{liveness}/healthz") == 200
+            assert _http(f"http://127.0.0.1:{api_metrics}/metrics") == 200
+            assert _http(f"http://127.0.0.1:{metrics}/metrics") == 200
             # a group pushed over SCIM becomes a RoleBinding through the chart's `bind` rule
             body = json.dumps({"displayName": "Developers", "members": [{"value": "alice"}]}).encode()
             req = urllib.request.Request(
@@ -574,7 +589,12 @@ def test_api_and_operator_settings_come_from_values(helm: Path, monkeypatch: pyt
         a["port"], a["maxResults"], a["ratePerSecond"], a["rateBurst"], a["maxBodyBytes"],
     )  # fmt: skip
     assert got.max_group_members == a["maxGroupMembers"]
-    assert api["ports"] == [{"name": "http", "containerPort": a["port"], "protocol": "TCP"}]
+    assert got.metrics_port == a["metricsPort"] and got.status_interval == a["statusIntervalSeconds"]
+    assert got.plain_json_user_agents == tuple(a["plainJsonUserAgents"])
+    assert api["ports"] == [
+        {"name": "http", "containerPort": a["port"], "protocol": "TCP"},
+        {"name": "metrics", "containerPort": a["metricsPort"], "protocol": "TCP"},
+    ]
     assert api["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert api["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     op = container(rendered, f"{RELEASE}-operator")
@@ -587,6 +607,7 @@ def test_api_and_operator_settings_come_from_values(helm: Path, monkeypatch: pyt
     assert got_op.allowed_roles == frozenset(settings["allowedRoles"])
     assert got_op.metrics_port == o["metricsPort"]
     assert got_op.workspace_resync_seconds == o["workspaceResyncSeconds"]
+    assert got_op.idp_silence_seconds == o["idpSilenceSeconds"]
 
 
 def test_operator_lease_and_replicas(helm: Path) -> None:
@@ -611,7 +632,14 @@ def test_network_policy_opens_only_the_api_and_metrics_ports(helm: Path) -> None
     rendered = render(helm, CHART / "ci" / "full-values.yaml")
     api = one(rendered, "NetworkPolicy", f"{RELEASE}-api")["spec"]
     assert api["policyTypes"] == ["Ingress"]
-    assert [r["ports"] for r in api["ingress"]] == [[{"port": "http", "protocol": "TCP"}]]
+    assert [r["ports"] for r in api["ingress"]] == [
+        [{"port": "http", "protocol": "TCP"}],
+        [{"port": "metrics", "protocol": "TCP"}],
+    ]
+    assert api["ingress"][1]["from"] == [{
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    }]  # fmt: skip
     test_peer = {"podSelector": {"matchLabels": {
         "app.kubernetes.io/name": "scim-kube", "app.kubernetes.io/instance": RELEASE,
         "app.kubernetes.io/component": "test"}}}  # fmt: skip
@@ -677,3 +705,114 @@ def test_dockerfile_matches_the_chart() -> None:
     assert "pip install" in text and not re.search(r"apt-get install|gcc|build-essential", final)
     ignore = (REPO_ROOT / ".dockerignore").read_text().split()
     assert {".venv", ".git", "run"} <= {line.strip("/") for line in ignore}
+
+
+# ------------------------------------------------------------------------------ (f) monitoring
+
+METRICS_MODULES = (
+    REPO_ROOT / "api" / "scim_api" / "metrics.py",
+    REPO_ROOT / "operator" / "scim_operator" / "metrics.py",
+)
+FULL = CHART / "ci" / "full-values.yaml"
+
+
+def code_metric_names() -> set[str]:
+    """Every metric name spelled in the metrics modules, with a histogram's series."""
+    names: set[str] = set()
+    for path in METRICS_MODULES:
+        for name in re.findall(r'"(scim_(?:api|operator)_[a-z0-9_]+)"', path.read_text()):
+            names |= {name, f"{name}_bucket", f"{name}_count", f"{name}_sum"}
+    return names
+
+
+def promql_names(expr: str) -> set[str]:
+    return set(re.findall(r"\b(scim_[a-z0-9_]+)", expr))
+
+
+def test_monitoring_is_off_by_default(helm: Path) -> None:
+    rendered = render(helm)
+    assert not find(rendered, "ServiceMonitor") and not find(rendered, "PrometheusRule")
+    assert not find(rendered, "ConfigMap")
+    # the metrics Services exist anyway (a Prometheus without the operator scrapes them too)
+    for name in (f"{RELEASE}-api-metrics", f"{RELEASE}-operator-metrics"):
+        assert one(rendered, "Service", name)["spec"]["ports"][0]["name"] == "metrics"
+
+
+def test_service_monitor_scrapes_both_components(helm: Path) -> None:
+    rendered = render(helm, FULL)
+    values = load_values(FULL)
+    monitors = find(rendered, "ServiceMonitor")
+    assert len(monitors) == 1
+    monitor = monitors[0]
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
+    assert monitor["spec"]["endpoints"][0]["interval"] == values["monitoring"]["serviceMonitor"]["interval"]
+    wanted = monitor["spec"]["selector"]["matchLabels"]
+    selected = [s for s in find(rendered, "Service") if wanted.items() <= s["metadata"]["labels"].items()]
+    assert sorted(s["metadata"]["name"] for s in selected) == [
+        f"{RELEASE}-api-metrics",
+        f"{RELEASE}-operator-metrics",
+    ]
+    for service in selected:
+        component = service["metadata"]["labels"]["app.kubernetes.io/component"]
+        (port,) = service["spec"]["ports"]
+        assert port["name"] == "metrics" and port["targetPort"] == "metrics"
+        # the Service reaches a container port named metrics of that component's pods
+        deployment = one(rendered, "Deployment", f"{RELEASE}-{component}")
+        assert (
+            service["spec"]["selector"].items()
+            <= deployment["spec"]["template"]["metadata"]["labels"].items()
+        )
+        ports = {
+            p["name"]: p["containerPort"] for p in container(rendered, f"{RELEASE}-{component}")["ports"]
+        }
+        assert ports["metrics"] == port["port"]
+    api_env = env_of(container(rendered, f"{RELEASE}-api"))
+    assert api_env["SCIM_API_METRICS_PORT"] == str(values["api"]["metricsPort"])
+
+
+def test_prometheus_rule_alerts_on_metrics_that_exist(helm: Path) -> None:
+    rendered = render(helm, FULL)
+    rule = one(rendered, "PrometheusRule", RELEASE)
+    assert rule["metadata"]["labels"]["release"] == "prometheus"
+    rules = [r for group in rule["spec"]["groups"] for r in group["rules"]]
+    alerts = {r["alert"]: r for r in rules}
+    assert len(alerts) == len(rules)
+    assert {"ScimTokenExpiring", "ScimIdpSilent", "ScimReconcileErrors", "ScimBindingRejected",
+            "ScimUnresolvedMembers"} <= set(alerts)  # fmt: skip
+    known = code_metric_names()
+    for name, r in alerts.items():
+        used = promql_names(r["expr"])
+        assert used and used <= known, (name, used - known)
+        assert r["expr"].count("(") == r["expr"].count(")"), name
+        assert r["labels"]["severity"] in ("info", "warning", "critical"), name
+        assert r["annotations"]["summary"] and r["annotations"]["description"], name
+        if "for" in r:
+            assert re.fullmatch(r"([0-9]+(ms|s|m|h|d|w|y))+", r["for"]), name
+    assert alerts["ScimIdpSilent"]["for"] == "10m"  # from the values
+    assert 'type="TokenExpiring"' in alerts["ScimTokenExpiring"]["expr"]
+    assert 'type="Synced"' in alerts["ScimIdpSilent"]["expr"]
+    assert 'result="error"' in alerts["ScimReconcileErrors"]["expr"]
+
+
+def test_grafana_dashboard_configmap(helm: Path) -> None:
+    rendered = render(helm, FULL)
+    cm = one(rendered, "ConfigMap", f"{RELEASE}-dashboard")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"  # the sidecar's usual label
+    assert cm["metadata"]["annotations"] == {"grafana_folder": "SCIM"}
+    assert cm["metadata"]["namespace"] == NAMESPACE
+    dashboard = json.loads(cm["data"]["scim-kube.json"])
+    assert dashboard["uid"] == "scim-kube" and dashboard["panels"]
+    known = code_metric_names()
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    exprs += [v["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
+    for expr in exprs:
+        used = promql_names(expr)
+        assert used and used <= known, (expr, used - known)
+    # every API metric is on the dashboard
+    api_metrics = set(re.findall(r'"(scim_api_[a-z0-9_]+)"', METRICS_MODULES[0].read_text()))
+    shown = set().union(*(promql_names(e) for e in exprs))
+    assert all(any(s.startswith(m) for s in shown) for m in api_metrics), api_metrics - shown
+    # the dashboard file is the one in the chart, byte for byte
+    assert cm["data"]["scim-kube.json"] == (CHART / "dashboards" / "scim-kube.json").read_text().rstrip("\n")

@@ -198,11 +198,13 @@ def _get(url: str, token: str | None = None) -> int:
 
 
 def _check_stack(proc: subprocess.Popen[str], run_dir: Path, out: str) -> set[int]:
-    """The demo token works, the operator's endpoints answer on the ports written to dev.env,
-    and the stack's processes listen on exactly the printed ports, none privileged."""
+    """The demo token works, the operator's endpoints and the API's metrics answer on the
+    ports written to dev.env, and the stack's processes listen on exactly the printed ports,
+    none privileged."""
     env = _env_file(run_dir / "dev.env")
     assert _get(env["SCIM_BASE_URL"] + "/ServiceProviderConfig", env["SCIM_TOKEN"]) == 200
     assert _get(f"http://127.0.0.1:{env['SCIM_METRICS_PORT']}/metrics") == 200
+    assert _get(f"http://127.0.0.1:{env['SCIM_API_METRICS_PORT']}/metrics") == 200
     assert _get(f"http://127.0.0.1:{env['SCIM_LIVENESS_PORT']}/healthz") == 200
     listening = _listening_ports(_process_tree(proc.pid))
     assert listening and min(listening) >= 1024, listening

@@ -68,7 +68,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ] + [
             subprocess.Popen(
                 [str(bin_dir / "scim-api"), "--port", str(port)],
-                env=dict(os.environ, KUBECONFIG=str(sa_kubeconfig(cp, "scim-api", tmp))),
+                env=dict(os.environ, KUBECONFIG=str(sa_kubeconfig(cp, "scim-api", tmp)), SCIM_API_METRICS_PORT="0"),
                 stdout=(tmp / f"api-{n}.log").open("wb"), stderr=subprocess.STDOUT,
             )
             for n, port in enumerate(ports)

@@ -23,7 +23,7 @@ from scim_core import constants as c
 from scim_devenv.controlplane import ControlPlane, free_port
 from scim_devenv.crds import REPO_ROOT, install_crds
 
-from .helpers import condition, create_user, create_workspace, eventually, workspace_with_token
+from .helpers import condition, create_user, create_workspace, eventually, get_workspace, workspace_with_token
 
 pytestmark = pytest.mark.cluster
 RBAC_DIR = REPO_ROOT / "deploy" / "rbac"
@@ -84,6 +84,13 @@ def test_api_service_account(control_plane: ControlPlane, kube: client.ApiClient
         assert tc.patch(f"{BASE}/Users/usr-sa", headers=h, json=active).status_code == 204
         assert tc.get(f"{BASE}/Groups", headers=h).status_code == 200
         assert tc.delete(f"{BASE}/Groups/{gid}", headers=h).status_code == 204
+        # the IdP trace reaches the workspace status under the API's own identity
+        traced = eventually(lambda: get_workspace(kube, namespace).get("status", {}).get("tokenUsage"))
+        assert traced[0]["fingerprint"] == get_workspace(kube, namespace)["status"]["tokenFingerprint"]
+        errors = tc.app.state.metrics.registry.get_sample_value(
+            "scim_api_workspace_status_writes_total", {"result": "error"}
+        )
+        assert not errors
     api_sa = config.new_client_from_config(config_file=str(kubeconfig))
     core, rbac = client.CoreV1Api(api_sa), client.RbacAuthorizationV1Api(api_sa)
     assert _forbidden(lambda: core.list_namespaced_secret(namespace))
@@ -94,6 +101,10 @@ def test_api_service_account(control_plane: ControlPlane, kube: client.ApiClient
         subjects=[client.RbacV1Subject(kind="User", name="x", api_group="rbac.authorization.k8s.io")],
     )
     assert _forbidden(lambda: rbac.create_namespaced_role_binding(namespace, binding))
+    # the workspace status, never the workspace itself
+    assert _forbidden(lambda: client.CustomObjectsApi(api_sa).patch_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace, c.WORKSPACE_PLURAL, "ws", {"metadata": {"labels": {"x": "y"}}},
+    ))  # fmt: skip
     assert _forbidden(lambda: client.CustomObjectsApi(api_sa).create_namespaced_custom_object(
         c.GROUP, c.VERSION, namespace, c.USER_PLURAL,
         {"apiVersion": c.API_VERSION, "kind": c.USER_KIND, "metadata": {"name": "u-new"}, "spec": {"userName": "n"}},

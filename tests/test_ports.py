@@ -87,13 +87,14 @@ def test_unset_ports_are_chosen_free_and_distinct() -> None:
     api = free_port()
     ports = resolve(STACK_PORTS, {"SCIM_PORT": str(api)})
     assert ports["SCIM_PORT"] == api
-    assert len(set(ports.values())) == 3 and all(p >= 1024 for p in ports.values())
+    assert len(set(ports.values())) == len(STACK_PORTS) == 4 and all(p >= 1024 for p in ports.values())
 
 
 def test_off_ports_stay_off() -> None:
-    env = {"SCIM_PORT": str(free_port()), "SCIM_METRICS_PORT": "0", "SCIM_LIVENESS_PORT": "0"}
+    env = {"SCIM_PORT": str(free_port()), "SCIM_METRICS_PORT": "0", "SCIM_LIVENESS_PORT": "0",
+           "SCIM_API_METRICS_PORT": "0"}  # fmt: skip
     assert resolve(STACK_PORTS, env) == {"SCIM_PORT": int(env["SCIM_PORT"]), "SCIM_METRICS_PORT": 0,
-                                         "SCIM_LIVENESS_PORT": 0}  # fmt: skip
+                                         "SCIM_LIVENESS_PORT": 0, "SCIM_API_METRICS_PORT": 0}  # fmt: skip
 
 
 def test_one_port_for_two_settings_is_refused() -> None:

@@ -19,9 +19,13 @@ from scim_core import constants as c
 from .config import ApiSettings
 from .errors import ScimError
 from .limits import BodyLimitMiddleware
+from .metrics import ApiMetrics
+from .observation import observation
+from .observe import ObserveMiddleware
 from .responses import scim_response
 from .routers import discovery, groups, health, users
 from .state import ApiState
+from .trace import IdpTrace, TraceWriter
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,8 @@ ApiFactory = Callable[[], Awaitable[client.ApiClient]]
 def create_app(settings: ApiSettings | None = None, api_factory: ApiFactory | None = None) -> FastAPI:
     settings = settings or ApiSettings.from_env()
     state = ApiState(settings)
+    metrics = ApiMetrics(lambda: state.informers)
+    writer = TraceWriter(IdpTrace(settings.status_interval), state.directory, metrics, lambda: state.api)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,7 +47,9 @@ def create_app(settings: ApiSettings | None = None, api_factory: ApiFactory | No
         else:
             api = await api_factory()
         await state.start(api)
+        writer.start()
         yield
+        await writer.stop()
         await state.stop()
 
     app = FastAPI(
@@ -53,30 +61,37 @@ def create_app(settings: ApiSettings | None = None, api_factory: ApiFactory | No
         openapi_url=f"{c.SCIM_BASE_PATH}/openapi.json",
     )
     app.state.scim = state
+    app.state.metrics = metrics
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # outermost (added last): sees 413s and refusals too
+    app.add_middleware(ObserveMiddleware, metrics=metrics, writer=writer)
+
+    def answer(request: Request, err: ScimError, headers: dict[str, str] | None = None) -> Response:
+        observation(request).failed(err.scim_type, err.detail)  # for the IdP trace and audit
+        return scim_response(request, err.body(), err.status, headers)
 
     @app.exception_handler(ScimError)
     async def _scim_error(request: Request, exc: ScimError) -> Response:
-        return scim_response(request, exc.body(), exc.status, exc.headers)
+        return answer(request, exc, exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         detail = {404: "Resource not found", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
-        err = ScimError(exc.status_code, detail)
-        return scim_response(request, err.body(), exc.status_code, dict(exc.headers or {}))
+        return answer(request, ScimError(exc.status_code, detail), dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        err = ScimError(400, f"Invalid request: {where}: {first.get('msg', 'invalid')}", "invalidValue")
-        return scim_response(request, err.body(), 400)
+        return answer(
+            request,
+            ScimError(400, f"Invalid request: {where}: {first.get('msg', 'invalid')}", "invalidValue"),
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        err = ScimError(500, "Internal error; the request was not applied")
-        return scim_response(request, err.body(), 500)
+        return answer(request, ScimError(500, "Internal error; the request was not applied"))
 
     app.include_router(health.router)
     # Alias for admins who followed the product's older Entra guide and entered

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from scim_core.tokens import token_sha256
+from scim_core.tokens import fingerprint, token_sha256
 
 from .directory import WorkspaceRef
 from .errors import ScimError, unauthorized, unavailable
+from .observation import observation
 
 MAX_TOKEN_LENGTH = 4096
 
@@ -43,6 +44,9 @@ def authenticate(request: Request) -> Caller:
     ref = state.directory.workspace_for_token_hash(digest)
     if ref is None:
         raise unauthorized("The bearer token is not valid (unknown, expired or revoked)")
+    record = observation(request)  # from here on the request belongs to a workspace (trace, audit)
+    record.workspace = ref
+    record.fingerprint = fingerprint(digest)
     wait = state.limiter.retry_after(digest)
     if wait is not None:
         raise ScimError(

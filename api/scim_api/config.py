@@ -26,6 +26,14 @@ class ApiSettings:
     #: Most members a group may have; a request that would leave a group with more (and
     #: more than it had) is refused with 400 ``invalidValue`` and nothing is applied.
     max_group_members: int = 50_000
+    #: Port of the Prometheus metrics (never the SCIM port); 0: no metrics endpoint.
+    metrics_port: int = 8083
+    #: Seconds between two writes of one workspace's IdP trace (status.idp, status.tokenUsage)
+    #: by one replica; a token fingerprint seen for the first time is written at once.
+    status_interval: float = 60.0
+    #: Lowercase User-Agent fragments of IdPs that want ``application/json`` responses
+    #: rather than ``application/scim+json`` (OneLogin documents that it does).
+    plain_json_user_agents: tuple[str, ...] = ("onelogin",)
 
     @classmethod
     def from_env(cls) -> ApiSettings:
@@ -40,4 +48,16 @@ class ApiSettings:
             rate_burst=int(env.get("SCIM_RATE_BURST", cls.rate_burst)),
             max_watch_staleness=float(env.get("SCIM_MAX_WATCH_STALENESS_SECONDS", cls.max_watch_staleness)),
             max_group_members=int(env.get("SCIM_MAX_GROUP_MEMBERS", cls.max_group_members)),
+            metrics_port=int(env.get("SCIM_API_METRICS_PORT", cls.metrics_port)),
+            status_interval=float(env.get("SCIM_STATUS_INTERVAL_SECONDS", cls.status_interval)),
+            plain_json_user_agents=_fragments(
+                env.get("SCIM_PLAIN_JSON_USER_AGENTS"), cls.plain_json_user_agents
+            ),
         )
+
+
+def _fragments(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list (lowercased, blanks dropped); unset: ``default``."""
+    if value is None:
+        return default
+    return tuple(p.strip().lower() for p in value.split(",") if p.strip())

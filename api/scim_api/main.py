@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 
+import prometheus_client
 import uvicorn
 
 from scim_core import logs
@@ -25,6 +26,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logs.configure(args.log_format, logging.INFO)
     app = create_app(settings)
+    if settings.metrics_port:  # its own port: the SCIM port never serves /metrics
+        try:
+            prometheus_client.start_http_server(
+                settings.metrics_port, args.host, registry=app.state.metrics.registry
+            )
+        except OSError as exc:
+            logging.getLogger(__name__).warning("metrics port %s unavailable: %s", settings.metrics_port, exc)
     # access_log off: the Authorization header is never logged anyway, but request lines
     # at 2,000 req/s cost more than they tell.
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info", log_config=None)

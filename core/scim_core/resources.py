@@ -279,27 +279,27 @@ class TokenHash(_Model):
     notAfter: datetime
 
 
-class IdpLastError(_Model):
-    """The IdP's last failed request (never a token or a member list)."""
+class IdpError(_Model):
+    """The last request the API refused: status, scimType, detail (never a token or members)."""
 
-    time: datetime | None = None
-    status: int | None = None
+    time: datetime
+    status: Annotated[int, Field(ge=100, le=599)]
     scimType: Annotated[str, Field(max_length=64)] | None = None
-    detail: Annotated[str, Field(max_length=1024)] | None = None
+    detail: Annotated[str, Field(max_length=1024)] = ""
 
 
 class IdpTrace(_Model):
-    """What the API saw of the IdP (written by the API, throttled)."""
+    """What the IdP last did, written by the API; requests and errors count since its last write."""
 
     lastRequestTime: datetime | None = None
     lastWriteTime: datetime | None = None
-    requests: int | None = None
-    errors: int | None = None
-    lastError: IdpLastError | None = None
+    requests: Annotated[int, Field(ge=0)] | None = None
+    errors: Annotated[int, Field(ge=0)] | None = None
+    lastError: IdpError | None = None
 
 
 class TokenUsage(_Model):
-    """When the API last saw a token used; ``fingerprint`` as in ``tokenHashes``."""
+    """When the API last saw a token used (fingerprint as in tokenHashes)."""
 
     fingerprint: Annotated[str, Field(max_length=64)]
     lastUsedTime: datetime
@@ -318,7 +318,7 @@ class ScimWorkspaceStatus(_Model):
         Annotated[
             list[TokenUsage],
             Field(
-                max_length=16,
+                max_length=8,
                 json_schema_extra={
                     "x-kubernetes-list-type": "map",
                     "x-kubernetes-list-map-keys": ["fingerprint"],

@@ -2,7 +2,7 @@
 
 Each comes from its variable or, when that is unset, from a documented default (the API's
 8080, so its URL stays the same) or a free port the kernel picks (the operator's metrics and
-liveness, which only the stack's own output names). Every one is checked free before the
+liveness, the API's metrics, which only the stack's own output names). Every one is checked free before the
 control plane starts, so a clash is one line naming the port and the variable to change,
 not a trace in a log file. None is privileged: a developer is not root.
 """
@@ -32,14 +32,15 @@ class PortSetting:
     purpose: str
     #: The port when the variable is unset; ``None``: a free port chosen at start.
     default: int | None
-    #: ``0`` turns the endpoint off (the operator's metrics and liveness; not the API).
+    #: ``0`` turns the endpoint off (the metrics and the liveness probe; not the API).
     optional: bool = False
 
 
 API_PORT = PortSetting("SCIM_PORT", "the SCIM API", 8080)
 METRICS_PORT = PortSetting("SCIM_METRICS_PORT", "the operator's metrics", None, optional=True)
 LIVENESS_PORT = PortSetting("SCIM_LIVENESS_PORT", "the operator's liveness probe", None, optional=True)
-STACK_PORTS = (API_PORT, METRICS_PORT, LIVENESS_PORT)
+API_METRICS_PORT = PortSetting("SCIM_API_METRICS_PORT", "the SCIM API's metrics", None, optional=True)
+STACK_PORTS = (API_PORT, METRICS_PORT, LIVENESS_PORT, API_METRICS_PORT)
 
 
 def free_port() -> int:

@@ -5,10 +5,10 @@ the operator and the SCIM API as child processes, and a demo workspace whose tok
 printed and written to ``run/dev.env``. Ctrl-C stops everything in order.
 
 Every port is unprivileged and settled before anything starts (``ports.py``): the API on
-``SCIM_PORT`` (8080), the operator's metrics and liveness on free ports unless
-``SCIM_METRICS_PORT`` / ``SCIM_LIVENESS_PORT`` say otherwise, the control plane on free
-ports. So a second stack (another ``SCIM_RUN_DIR`` and ``SCIM_PORT``) and the tests run
-beside it.
+``SCIM_PORT`` (8080), the operator's metrics and liveness and the API's metrics on free
+ports unless ``SCIM_METRICS_PORT`` / ``SCIM_LIVENESS_PORT`` / ``SCIM_API_METRICS_PORT`` say
+otherwise, the control plane on free ports. So a second stack (another ``SCIM_RUN_DIR`` and
+``SCIM_PORT``) and the tests run beside it.
 """
 
 from __future__ import annotations
@@ -31,7 +31,16 @@ from scim_core import constants as c
 from . import processes
 from .controlplane import ControlPlane, ControlPlaneError
 from .crds import REPO_ROOT, install_crds
-from .ports import API_PORT, HOST, LIVENESS_PORT, METRICS_PORT, STACK_PORTS, PortError, resolve
+from .ports import (
+    API_METRICS_PORT,
+    API_PORT,
+    HOST,
+    LIVENESS_PORT,
+    METRICS_PORT,
+    STACK_PORTS,
+    PortError,
+    resolve,
+)
 
 RUN_DIR = Path(os.environ.get("SCIM_RUN_DIR") or REPO_ROOT / "run")
 DEMO_NAMESPACE = "demo"
@@ -161,7 +170,7 @@ def run_stack(fresh: bool = False) -> int:
         cp.apply(demo_objects())
         env = dict(
             os.environ, KUBECONFIG=str(cp.kubeconfig), SCIM_HOST=HOST, SCIM_PORT=str(port),
-            SCIM_METRICS_PORT=str(metrics_port),
+            SCIM_METRICS_PORT=str(metrics_port), SCIM_API_METRICS_PORT=str(ports[API_METRICS_PORT.variable]),
         )  # fmt: skip
         bin_dir = Path(sys.executable).parent
         procs["operator"] = processes.spawn(

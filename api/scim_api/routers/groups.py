@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from ..directory import Table
 from ..errors import ScimError
+from ..observation import counting_members, observation
 from ..protocol.filters import parse_filter
 from ..protocol.group_patch import GroupState, apply_operations, check_member_cap
 from ..protocol.listing import GROUP_FILTER_ATTRS, check_attributes, references, select
@@ -124,6 +125,7 @@ async def get_group(request: Request, gid: str, caller: Auth) -> Response:
 async def create_group(request: Request, caller: Auth) -> Response:
     group = parse_group_body(await json_body(request))
     check_member_cap(None, group, state_of(request).settings.max_group_members)
+    observation(request).members_changed(None, group)
     obj = await _store(request).create(caller.namespace, group)
     location = f"{base_url(request)}/Groups/{obj['metadata']['name']}"
     return _render(request, caller.namespace, obj, 201, {"Location": location})
@@ -139,7 +141,7 @@ async def replace_group(request: Request, gid: str, caller: Auth) -> Response:
         return check_member_cap(current, wanted, cap)
 
     obj, _changed = await _store(request).update(
-        caller.namespace, gid, replace, request.headers.get("if-match")
+        caller.namespace, gid, counting_members(request, replace), request.headers.get("if-match")
     )
     return _render(request, caller.namespace, obj)
 
@@ -148,13 +150,14 @@ async def replace_group(request: Request, gid: str, caller: Auth) -> Response:
 async def patch_group(request: Request, gid: str, caller: Auth) -> Response:
     gid = resource_id(gid, "Group")
     ops = parse_patch_request(await json_body(request), gid)
+    observation(request).patch_operations = len(ops)
     cap = state_of(request).settings.max_group_members
 
     def change(current: GroupState) -> GroupState:
         return check_member_cap(current, apply_operations(current, ops, gid), cap)
 
     obj, _changed = await _store(request).update(
-        caller.namespace, gid, change, request.headers.get("if-match")
+        caller.namespace, gid, counting_members(request, change), request.headers.get("if-match")
     )
     if request.query_params.get("attributes") or request.query_params.get("excludedAttributes"):
         return _render(request, caller.namespace, obj)
@@ -164,6 +167,11 @@ async def patch_group(request: Request, gid: str, caller: Auth) -> Response:
 @router.delete("/Groups/{gid}")
 async def delete_group(request: Request, gid: str, caller: Auth) -> Response:
     gid = resource_id(gid, "Group")
+    cached = state_of(request).directory.group_table(caller.namespace).by_id.get(gid)
+    if cached is not None:  # the audit line counts the members the group took with it
+        observation(request).members_removed = state_of(request).directory.member_count(
+            caller.namespace, cached
+        )
     await _store(request).delete(caller.namespace, gid, request.headers.get("if-match"))
     return empty_response(204)
 

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import ScimError
+from ..observation import observation
 from ..protocol import user_create
 from ..protocol.filters import parse_filter
 from ..protocol.listing import USER_FILTER_ATTRS, check_attributes, select
@@ -86,6 +87,7 @@ async def get_user(request: Request, uid: str, caller: common.Auth) -> Response:
 async def patch_user(request: Request, uid: str, caller: common.Auth) -> Response:
     uid = common.resource_id(uid, "User")
     ops = parse_patch_request(await common.json_body(request), uid)
+    observation(request).patch_operations = len(ops)
     base = common.base_url(request)
     obj = await _users(request).set_active(
         caller.namespace, uid, lambda user: active_after_patch(user_resource(user, base), ops),

@@ -139,3 +139,8 @@ topologySpreadConstraints:
 {{- define "scim-kube.apiServiceUrl" -}}
 {{- printf "http://%s.%s.svc:%d" (include "scim-kube.apiName" .) .Release.Namespace (int .Values.api.service.port) -}}
 {{- end -}}
+
+{{/* The label both metrics Services carry: the ServiceMonitor selects them by it. */}}
+{{- define "scim-kube.metricsLabel" -}}
+scim.optimaite.eu/metrics: "true"
+{{- end -}}
