@@ -36,7 +36,7 @@ def test_token_rotated_under_traffic(stack: ClusterStack, results: Results) -> N
         # The admin pastes the new token into the IdP as soon as it is in the Secret. The API
         # records its first use at once, and the operator then retires the old one (before the
         # grace period ends); the IdP's traffic must not notice.
-        traffic.token = new
+        traffic.token = idp.token = new
         # "at once": the first calls with the new token, on whichever Pod, succeed
         first: list[int | None] = []
         works_at: float | None = None
