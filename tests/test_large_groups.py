@@ -615,3 +615,19 @@ def _served_list_type(kube: client.ApiClient) -> str | None:
     )
     kind: str | None = schema.x_kubernetes_list_type
     return kind if established else None
+
+
+def test_no_member_is_stored_twice(scim: ScimClient, kube: client.ApiClient) -> None:
+    """The member lists are atomic, so the schema no longer refuses a value listed twice
+    (it did as a keyed list): the API keeps duplicates out. The same member added by one
+    request twice, by concurrent requests, and again later is stored once."""
+    gid = scim.create_group("Twice", members=[{"value": "u1"}, {"value": "u1"}])["id"]
+    _add(scim, gid, ["u2", "u2", "u1"])
+    threads = [threading.Thread(target=_add, args=(scim, gid, ["u3", "u1"])) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    group, shards = _objects(kube, scim.namespace, gid)
+    values = [m["value"] for o in (group, *shards) for m in o["spec"].get("members") or []]
+    assert sorted(values) == ["u1", "u2", "u3"]
