@@ -20,7 +20,7 @@ import logging
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -46,8 +46,12 @@ MAX_ATTEMPTS = 8
 #: Member objects written at once by one update: enough to overlap the API server's work
 #: on the objects of a spread-out change, few enough not to flood it.
 WRITE_CONCURRENCY = 4
+#: Above this many stored members, an update's pure work runs in a worker thread (the stored
+#: objects are replaced on every change, never mutated, so the thread reads a stable snapshot).
+OFF_LOOP_MEMBERS = 5000
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 #: What a group write answers: the stored ScimGroup and whether anything changed.
 Updated = tuple[Obj, bool]
 
@@ -208,8 +212,13 @@ class GroupStore:
                 obj, shards = await self.fetch_all(namespace, gid)  # the cache may lag: confirm
                 confirmed = True
             check_if_match(obj, if_match, shards)
-            old = full_state(obj, shards)
-            new = change(old)
+            large = (
+                sum(len((o.get("spec") or {}).get("members") or ()) for o in (obj, *shards))
+                > OFF_LOOP_MEMBERS
+            )
+            # a large group's state, operations and placement are pure work of a few hundred ms:
+            # in a worker thread the event loop keeps answering (/healthz, other groups) meanwhile
+            old, new = await _run(large, _apply, change, obj, shards)
             if new == old:
                 if confirmed:
                     return obj, False
@@ -221,7 +230,7 @@ class GroupStore:
             renamed = new.display_name.casefold() != old.display_name.casefold()
             if renamed and self._name_taken(namespace, new.display_name, gid):
                 raise uniqueness(f"A group named {new.display_name!r} already exists")
-            writes = plan_writes(obj, shards, new)
+            writes = await _run(large, plan_writes, obj, shards, new)
             main_ops = main_object_ops(obj, old, new, if_match is not None)
             inline = next((w.ops for w in writes if w.name is None), [])
             own_change = inline or new.display_name != old.display_name or new.external_id != old.external_id
@@ -390,6 +399,19 @@ class GroupStore:
             )
         except (ApiException, *_NETWORK_ERRORS):
             log.exception("could not withdraw duplicate group %s/%s", namespace, gid)
+
+
+def _member_count(obj: Obj, shards: list[Obj]) -> int:
+    return sum(len((o.get("spec") or {}).get("members") or ()) for o in (obj, *shards))
+
+
+async def _run(off_loop: bool, fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.to_thread(fn, *args) if off_loop else fn(*args)
+
+
+def _apply(change: Change, obj: Obj, shards: list[Obj]) -> tuple[GroupState, GroupState]:
+    old = full_state(obj, shards)
+    return old, change(old)
 
 
 def full_state(obj: Obj, shards: list[Obj]) -> GroupState:
