@@ -4,14 +4,18 @@ Seeds a workspace with 10,000 groups and 10,000 users, runs one API worker, and 
 with the Go load generator (keep-alive HTTP, N concurrent clients):
   - GET /Groups?filter=displayName eq "…"&excludedAttributes=members: p99 with 1 client, req/s with 8;
   - GET /Users?filter=userName eq "…": the same;
-  - PATCH add-member through SCIM vs the raw API-server JSON Patch on the same kind of object,
+  - member add on one group growing 0 -> 600 with 8 clients, through SCIM (concurrent PATCHes
+    to one group share API-server writes: group commit) vs the raw API-server JSON Patch append,
     same client and concurrency;
   - a 50,000-member group built with PATCH adds of 100, read back in full; largest stored object;
   - a 1,000-operation PATCH on that group (500 ``members[value eq …]`` removals spread over
     every object + 500 additions), three times, with /healthz polled meanwhile (its slowest
     answer shows how long the event loop was held);
   - API memory (RSS).
-Prints a table and writes bench/results/api.json. Sizes: BENCH_GROUPS, BENCH_USERS, BENCH_BIG.
+  - the same filter reads and member adds against scim2-server (in memory, same machine;
+    bench/peer.py), with our/peer ratios.
+Prints a table and writes bench/results/api.json. Sizes: BENCH_GROUPS, BENCH_USERS, BENCH_BIG
+(0 skips the big group), BENCH_ADDS, BENCH_CLIENTS, BENCH_SECONDS; BENCH_PEER=0 skips the peer.
 """
 
 from __future__ import annotations
@@ -41,11 +45,16 @@ from .common import (
     wait_http,
     workspace_with_token,
 )
+from .peer import run_peer
 
 GROUPS = int(os.environ.get("BENCH_GROUPS", "10000"))
 USERS = int(os.environ.get("BENCH_USERS", "10000"))
 BIG = int(os.environ.get("BENCH_BIG", "50000"))
 DURATION = float(os.environ.get("BENCH_SECONDS", "8"))
+ADDS = int(os.environ.get("BENCH_ADDS", "600"))  # member adds on one growing group
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
+PEER = os.environ.get("BENCH_PEER", "1") != "0"  # scim2-server side by side
+LOG_DIR = Path(os.environ.get("BENCH_LOG_DIR", "/tmp"))
 NS = "bench"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
@@ -81,7 +90,7 @@ def main() -> None:
         print(f"seeded {GROUPS} groups + {USERS} users in {results['seed_seconds']}s", flush=True)
 
         port = free_port()
-        log = Path(os.environ.get("BENCH_LOG_DIR", "/tmp")) / "bench-api.log"
+        log = LOG_DIR / "bench-api.log"
         api = start_process([bin_path("scim-api"), "--port", str(port)],
                             {"KUBECONFIG": str(cp.kubeconfig), "SCIM_RATE_PER_SECOND": "1000000",
                              "SCIM_RATE_BURST": "1000000", "SCIM_LOG_FORMAT": "json"}, log)  # fmt: skip
@@ -119,83 +128,115 @@ def main() -> None:
                 print(f"{name}: 1 client p50 {one['p50_ms']:.2f} ms p99 {one['p99_ms']:.2f} ms; "
                       f"8 clients {eight['rps']:.0f} req/s (p99 {eight['p99_ms']:.2f} ms, errors {eight['errors']})", flush=True)  # fmt: skip
 
-            # PATCH add-member: SCIM vs raw API server, same client, same concurrency
-            scim_group = _request(f"{base}/Groups", token, "POST", {"displayName": "Patch target"})["id"]
-            cp.apply([{"apiVersion": c.API_VERSION, "kind": c.GROUP_KIND, "metadata": {"name": "grp-raw", "namespace": NS},
-                       "spec": {"displayName": "Raw target", "members": []}}])  # fmt: skip
-            n_patch = int(os.environ.get("BENCH_PATCHES", "1500"))
-            scim_patch = load({
-                "method": "PATCH", "urls": [f"{base}/Groups/{scim_group}"], "concurrency": 4, "requests": n_patch,
-                "headers": {**auth, "Content-Type": "application/scim+json"},
-                "body": json.dumps({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": "usr-p{n}"}]}]}),
-            })  # fmt: skip
-            raw_patch = load({
-                "method": "PATCH", "concurrency": 4, "requests": n_patch,
-                "urls": [f"{cp.url}/apis/{c.GROUP}/{c.VERSION}/namespaces/{NS}/{c.GROUP_PLURAL}/grp-raw"],
-                "headers": {"Content-Type": "application/json-patch+json"},
-                "body": json.dumps([{"op": "add", "path": "/spec/members/-", "value": {"value": "usr-p{n}"}}]),
-                "ca": str(cp.pki.ca_cert), "cert": str(cp.pki.admin_cert), "key": str(cp.pki.admin_key),
-            })  # fmt: skip
-            ratio = scim_patch["rps"] / raw_patch["rps"] if raw_patch["rps"] else 0.0
-            results["patch_add_member"] = {
-                "scim": scim_patch,
-                "raw_api_server": raw_patch,
-                "ratio": round(ratio, 3),
-            }
-            print(f"PATCH add-member x{n_patch} (4 clients): SCIM {scim_patch['rps']:.0f}/s "
-                  f"p50 {scim_patch['p50_ms']:.1f} p99 {scim_patch['p99_ms']:.1f} ms | raw API server "
-                  f"{raw_patch['rps']:.0f}/s p50 {raw_patch['p50_ms']:.1f} p99 {raw_patch['p99_ms']:.1f} ms | ratio {ratio:.2f}",
-                  flush=True)  # fmt: skip
-
-            # a 50,000-member group built with PATCH adds of 100
-            big = _request(f"{base}/Groups", token, "POST", {"displayName": "Everyone"})["id"]
-            t0 = time.monotonic()
-            body = {"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": []}]}
-            for start in range(0, BIG, 100):
-                body["Operations"][0]["value"] = [{"value": f"usr-{i:06d}", "display": f"user{i:06d}@example.com"}
-                                                  for i in range(start, min(BIG, start + 100))]  # fmt: skip
-                _request(f"{base}/Groups/{big}", token, "PATCH", body)
-            build_s = time.monotonic() - t0
-            t0 = time.monotonic()
-            full = _request(f"{base}/Groups/{big}", token)
-            read_s = time.monotonic() - t0
-            sizes = [len(json.dumps(o)) for o in _all_objects(cp)]
-            results["big_group"] = {
-                "members": len(full["members"]), "build_seconds": round(build_s, 1), "read_seconds": round(read_s, 2),
-                "largest_object_bytes": max(sizes),
-            }  # fmt: skip
-            results["thousand_op_patch"] = _thousand_op_patch(
-                base, token, f"http://127.0.0.1:{port}/healthz", big
-            )
+            results["member_add"] = _member_add(cp, base, auth)
+            if BIG:
+                results.update(_big_group(cp, base, token, f"http://127.0.0.1:{port}/healthz"))
             results["api_rss_mb_end"] = round(rss_mb(api.pid), 1)
-            print(f"big group: {len(full['members'])} members built in {build_s:.1f}s (100 per PATCH), read in "
-                  f"{read_s:.2f}s; largest stored object {max(sizes)} bytes; API RSS {results['api_rss_mb_end']} MB",
-                  flush=True)  # fmt: skip
+            print(f"API RSS at the end {results['api_rss_mb_end']} MB", flush=True)
         finally:
             api.terminate()
             api.wait(timeout=20)
 
-    g, u, p, b, t = (
-        results["groups_filter"],
-        results["users_filter"],
-        results["patch_add_member"],
-        results["big_group"],
-        results["thousand_op_patch"],
-    )
+    if PEER:
+        results["peer"] = run_peer(LOG_DIR, GROUPS, DURATION, ADDS, CLIENTS)
+        results["ratios"] = _ratios(results)
+        print("our/peer: " + ", ".join(f"{k} {v:.2f}" for k, v in results["ratios"].items()), flush=True)
+    results["load_average"] = os.getloadavg()
+    results["verdicts"] = verdicts = _verdicts(results)
+    results["verdicts"] = verdicts
+    print("\n".join(verdicts))
+    print(f"written {save('api', results)}")
+
+
+def _member_add(cp: ControlPlane, base: str, auth: dict[str, str]) -> dict[str, Any]:
+    """ADDS member adds by CLIENTS clients on one group growing from 0, through SCIM and as
+    the raw JSON Patch append on a ScimGroup through the API server (the reference)."""
+    token = auth["Authorization"].split(" ", 1)[1]
+    scim_group = _request(f"{base}/Groups", token, "POST", {"displayName": "Patch target"})["id"]
+    cp.apply([{"apiVersion": c.API_VERSION, "kind": c.GROUP_KIND, "metadata": {"name": "grp-raw", "namespace": NS},
+               "spec": {"displayName": "Raw target", "members": []}}])  # fmt: skip
+    scim = load({
+        "method": "PATCH", "urls": [f"{base}/Groups/{scim_group}"], "concurrency": CLIENTS, "requests": ADDS,
+        "headers": {**auth, "Content-Type": "application/scim+json"},
+        "body": json.dumps({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": "usr-p{n}"}]}]}),
+    })  # fmt: skip
+    raw = load({
+        "method": "PATCH", "concurrency": CLIENTS, "requests": ADDS,
+        "urls": [f"{cp.url}/apis/{c.GROUP}/{c.VERSION}/namespaces/{NS}/{c.GROUP_PLURAL}/grp-raw"],
+        "headers": {"Content-Type": "application/json-patch+json"},
+        "body": json.dumps([{"op": "add", "path": "/spec/members/-", "value": {"value": "usr-p{n}"}}]),
+        "ca": str(cp.pki.ca_cert), "cert": str(cp.pki.admin_cert), "key": str(cp.pki.admin_key),
+    })  # fmt: skip
+    members = len(_request(f"{base}/Groups/{scim_group}?attributes=members", token).get("members", []))
+    ratio = scim["rps"] / raw["rps"] if raw["rps"] else 0.0
+    print(f"member add x{ADDS} ({CLIENTS} clients, one group 0 -> {members}): SCIM {scim['rps']:.0f}/s "
+          f"p50 {scim['p50_ms']:.1f} p99 {scim['p99_ms']:.1f} ms | raw API server {raw['rps']:.0f}/s "
+          f"p50 {raw['p50_ms']:.1f} p99 {raw['p99_ms']:.1f} ms | ratio {ratio:.2f}", flush=True)  # fmt: skip
+    return {"scim": scim, "raw_api_server": raw, "ratio": round(ratio, 3), "members_after": members}
+
+
+def _big_group(cp: ControlPlane, base: str, token: str, healthz: str) -> dict[str, Any]:
+    """A BIG-member group built with PATCH adds of 100, read back, then the 1,000-op PATCH."""
+    big = _request(f"{base}/Groups", token, "POST", {"displayName": "Everyone"})["id"]
+    t0 = time.monotonic()
+    body: dict[str, Any] = {"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": []}]}
+    for start in range(0, BIG, 100):
+        body["Operations"][0]["value"] = [{"value": f"usr-{i:06d}", "display": f"user{i:06d}@example.com"}
+                                          for i in range(start, min(BIG, start + 100))]  # fmt: skip
+        _request(f"{base}/Groups/{big}", token, "PATCH", body)
+    build_s = time.monotonic() - t0
+    t0 = time.monotonic()
+    full = _request(f"{base}/Groups/{big}", token)
+    read_s = time.monotonic() - t0
+    objects = _all_objects(cp)
+    sizes = [len(json.dumps(o)) for o in objects]
+    managed = [len(json.dumps(o["metadata"].get("managedFields", []))) for o in objects]
+    print(f"big group: {len(full['members'])} members built in {build_s:.1f}s (100 per PATCH), read in "
+          f"{read_s:.2f}s; largest stored object {max(sizes)} bytes (managedFields at most {max(managed)})",
+          flush=True)  # fmt: skip
+    return {
+        "big_group": {"members": len(full["members"]), "build_seconds": round(build_s, 1),
+                      "read_seconds": round(read_s, 2), "largest_object_bytes": max(sizes),
+                      "largest_managed_fields_bytes": max(managed)},
+        "thousand_op_patch": _thousand_op_patch(base, token, healthz, big),
+    }  # fmt: skip
+
+
+def _ratios(results: dict[str, Any]) -> dict[str, float]:
+    """Ours divided by the peer's (above 1: we are faster)."""
+    ours, peer = results, results["peer"]
+    return {
+        "filter_rps_8_clients": ours["groups_filter"]["eight_clients"]["rps"] / peer["groups_filter"]["eight_clients"]["rps"],
+        "filter_p99_1_client (peer/ours)": peer["groups_filter"]["one_client"]["p99_ms"] / ours["groups_filter"]["one_client"]["p99_ms"],
+        "member_add_rps": ours["member_add"]["scim"]["rps"] / peer["member_add"]["rps"],
+    }  # fmt: skip
+
+
+def _verdicts(results: dict[str, Any]) -> list[str]:
+    g, u, m = results["groups_filter"], results["users_filter"], results["member_add"]
     verdicts = [
         check("GET /Groups filter p99 < 2 ms (1 client)", g["one_client"]["p99_ms"] < 2.0),
         check("GET /Groups filter > 2000 req/s (8 clients)", g["eight_clients"]["rps"] > 2000),
         check("GET /Users filter p99 < 2 ms (1 client)", u["one_client"]["p99_ms"] < 2.0),
         check("GET /Users filter > 2000 req/s (8 clients)", u["eight_clients"]["rps"] > 2000),
-        check("PATCH add-member >= 70% of raw API-server rate", p["ratio"] >= 0.7),
-        check(f"{BIG}-member group read back in full", b["members"] == BIG),
-        check("no stored object above 1 MiB", b["largest_object_bytes"] < 1024 * 1024),
-        check(f"1,000-op PATCH on {BIG} members < 1 s (slowest of 3)", max(t["seconds"]) < 1.0),
-        check("/healthz answered within 0.5 s meanwhile", t["healthz_max_ms"] < 500),
+        check(f"member add >= 60/s ({CLIENTS} clients)", m["scim"]["rps"] >= 60),
+        check("member add >= 5x the raw API-server rate", m["ratio"] >= 5),
+        check("member add p99 < 1 s", m["scim"]["p99_ms"] < 1000),
+        check(f"every member added ({ADDS})", m["members_after"] == ADDS),
     ]
-    results["verdicts"] = verdicts
-    print("\n".join(verdicts))
-    print(f"written {save('api', results)}")
+    if "big_group" in results:
+        b, t = results["big_group"], results["thousand_op_patch"]
+        verdicts += [
+            check(f"{BIG}-member group read back in full", b["members"] == BIG),
+            check("no stored object above 1 MiB", b["largest_object_bytes"] < 1024 * 1024),
+            check(f"1,000-op PATCH on {BIG} members < 1 s (slowest of 3)", max(t["seconds"]) < 1.0),
+            check("/healthz answered within 0.5 s meanwhile", t["healthz_max_ms"] < 500),
+        ]
+    if "ratios" in results:
+        verdicts.append(
+            check("filter >= 3x the peer (8 clients)", results["ratios"]["filter_rps_8_clients"] >= 3)
+        )
+    return verdicts
 
 
 def _thousand_op_patch(base: str, token: str, healthz: str, gid: str) -> dict[str, Any]:

@@ -45,12 +45,6 @@ def _create(
             {"displayName": "a", "members": [{"display": "no value"}]},
             "value",
         ),
-        (
-            c.GROUP_PLURAL,
-            c.GROUP_KIND,
-            {"displayName": "a", "members": [{"value": "u1"}, {"value": "u1"}]},
-            "Duplicate",
-        ),
         (c.USER_PLURAL, c.USER_KIND, {"active": True}, "userName"),
         (c.USER_PLURAL, c.USER_KIND, {"userName": "a", "active": "yes"}, "active"),
         (

@@ -4,6 +4,7 @@ stays small, SCIM sees one group, and the operator binds every member."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,7 @@ from starlette.testclient import TestClient
 
 from scim_api.app import create_app
 from scim_api.config import ApiSettings
-from scim_api.layout import INLINE_MAX_MEMBERS
+from scim_api.layout import INLINE_MAX_MEMBERS, SHARD_MAX_MEMBERS
 from scim_api.protocol.resources import etag
 from scim_api.state import ApiState
 from scim_core import constants as c
@@ -380,3 +381,245 @@ def test_list_page_bounded_by_members(scim: ScimClient) -> None:
         assert sorted(seen) == [f"Team {n}" for n in range(4)]
         lean = capped.get("/Groups", params={"excludedAttributes": "members"}).json()
         assert lean["itemsPerPage"] == 4
+
+
+# ------------------------------------------------------------------ issue 8: bounded PATCH time
+
+BIG = 50_000
+#: The chart's livenessProbe.timeoutSeconds: /healthz must answer within it during the PATCH.
+LIVENESS_TIMEOUT = 3.0
+#: Not targets: nets that catch a hang (a quadratic step, a blocked loop) on any machine. The
+#: 1 s target of issue 8 is judged by ``make bench-api`` (timing targets live in bench/).
+SPREAD_SAFETY_BOUND = 120.0
+ONE_OBJECT_SAFETY_BOUND = 30.0
+
+
+def _store_big_group(kube: client.ApiClient, namespace: str, gid: str, values: list[str]) -> None:
+    """A group laid out as the API lays it out (1,000 inline, then full shards), written
+    straight to the API server: building it through 500 PATCHes would take minutes."""
+    api = custom(kube)
+    inline, rest = values[:INLINE_MAX_MEMBERS], values[INLINE_MAX_MEMBERS:]
+    group = api.create_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL,
+        {"apiVersion": c.API_VERSION, "kind": c.GROUP_KIND, "metadata": {"name": gid},
+         "spec": {"displayName": "Everyone", "members": [{"value": v} for v in inline]}},
+    )  # fmt: skip
+    for n, start in enumerate(range(0, len(rest), SHARD_MAX_MEMBERS), start=1):
+        api.create_namespaced_custom_object(
+            c.GROUP, c.VERSION, namespace, c.SHARD_PLURAL,
+            {"apiVersion": c.API_VERSION, "kind": c.SHARD_KIND,
+             "metadata": {"name": f"{gid}-{n}", "labels": {c.GROUP_LABEL: gid},
+                          "ownerReferences": [c.owner_reference(c.GROUP_KIND, gid, group["metadata"]["uid"])]},
+             "spec": {"group": gid, "members": [{"value": v} for v in rest[start : start + SHARD_MAX_MEMBERS]]}},
+        )  # fmt: skip
+
+
+def _settled(kube: client.ApiClient, namespace: str, gid: str) -> None:
+    """Wait until the operator has processed the group's current generation: it runs in
+    this test process (same interpreter lock), so its first pass over a new 50,000-member
+    group would otherwise be timed as part of the API's answer."""
+
+    def done() -> bool:
+        group = _objects(kube, namespace, gid)[0]
+        return bool((group.get("status") or {}).get("observedGeneration") == group["metadata"]["generation"])
+
+    eventually(done, timeout=120)
+
+
+@pytest.mark.timeout(900)
+def test_thousand_operation_patch_on_fifty_thousand_members(scim: ScimClient, kube: client.ApiClient) -> None:
+    """Issue 8: 1,000-operation PATCHes (500 ``members[value eq …]`` removals + 500
+    additions) on a 50,000-member group are applied exactly and /healthz answers throughout.
+
+    - removals spread over every member object: every object is rewritten, and the API
+      server's cost per rewritten member bounds the time (docs/benchmarks.md, "profiles");
+      held here to a safety bound for a shared machine, its figures printed;
+    - removals within one member object (an IdP's usual batch): three attempts, each a full,
+      checked PATCH, held to a safety bound; the 1 s target is ``make bench-api``'s figure.
+    Correctness and /healthz always count.
+    """
+    gid = "grp-everyone"
+    values = [f"user-{i:06d}" for i in range(BIG)]
+    _store_big_group(kube, scim.namespace, gid, values)
+    eventually(lambda: len(_members(scim, gid)[0]) == BIG, timeout=60)
+    _settled(kube, scim.namespace, gid)  # the in-process operator has read the new group
+    expected = set(values)
+
+    def patch(out: list[str], into: list[str]) -> float:
+        nonlocal expected
+        body = {"schemas": [PATCH], "Operations": [
+            *({"op": "remove", "path": f'members[value eq "{v}"]'} for v in out),
+            *({"op": "add", "path": "members", "value": [{"value": v}]} for v in into)]}  # fmt: skip
+        assert len(body["Operations"]) == 1000
+        start = time.monotonic()
+        r = scim.patch(f"/Groups/{gid}", body)
+        elapsed = time.monotonic() - start
+        assert r.status_code == 204, r.text
+        expected = (expected - set(out)) | set(into)
+        assert _stored(kube, scim.namespace, gid) == expected  # applied exactly, every time
+        _settled(kube, scim.namespace, gid)
+        return elapsed
+
+    slowest: list[float] = []
+    done = threading.Event()
+
+    def probe() -> None:
+        while not done.is_set():
+            t0 = time.monotonic()
+            assert scim.tc.get("/healthz").status_code == 200
+            slowest.append(time.monotonic() - t0)
+            time.sleep(0.01)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        # spread: a fresh set of 500 every time, one in every hundred members
+        spread = [patch(values[k::100], [f"new-{k}-{i:03d}" for i in range(500)]) for k in (1, 2)]
+        # concentrated: 500 members of one shard out, 500 new in
+        one_object: list[float] = []
+        for k in range(3):
+            first = INLINE_MAX_MEMBERS + k * 600  # all in the first shard, none removed yet
+            out = [v for v in values[first : first + 600] if v in expected][:500]
+            one_object.append(patch(out, [f"more-{k}-{i:03d}" for i in range(500)]))
+    finally:
+        done.set()
+        prober.join()
+    figures = (
+        f"spread PATCH {[round(t, 3) for t in spread]} s; one-object PATCH "
+        f"{[round(t, 3) for t in one_object]} s; slowest /healthz {max(slowest):.3f} s"
+    )
+    print(figures)
+    assert len(slowest) > 3 and max(slowest) < LIVENESS_TIMEOUT, figures
+    assert max(spread) < SPREAD_SAFETY_BOUND, figures
+    assert max(one_object) < ONE_OBJECT_SAFETY_BOUND, figures
+
+
+# ------------------------------------------------------------------ issue 12: group commit
+
+
+def test_concurrent_patches_share_writes_and_keep_their_own_answers(
+    scim: ScimClient, kube: client.ApiClient
+) -> None:
+    """Group commit: 24 concurrent member adds to one group, one failing PATCH (400
+    noTarget) and one with a stale If-Match (412) among them. Each gets its own answer,
+    the final state holds exactly the successful changes, and the API server saw fewer
+    writes than requests (the group's generation counts its writes)."""
+    gid = scim.create_group("Busy", members=[{"value": "seed"}])["id"]
+    stale = scim.get(f"/Groups/{gid}").headers["etag"]
+    _add(scim, gid, ["second"])  # the tag read above is now stale
+    generation = _objects(kube, scim.namespace, gid)[0]["metadata"]["generation"]
+    n = 24
+    bodies: list[tuple[dict[str, Any], dict[str, str]]] = [
+        (
+            {
+                "schemas": [PATCH],
+                "Operations": [{"op": "add", "path": "members", "value": [{"value": f"m-{i}"}]}],
+            },
+            {},
+        )
+        for i in range(n)
+    ]
+    bodies.insert(7, ({"schemas": [PATCH], "Operations": [
+        {"op": "add", "path": "members", "value": [{"value": "never-1"}]},
+        {"op": "replace", "path": 'members[value eq "absent"].display', "value": "x"}]}, {}))  # fmt: skip
+    bodies.insert(15, ({"schemas": [PATCH], "Operations": [
+        {"op": "add", "path": "members", "value": [{"value": "never-2"}]}]}, {"If-Match": stale}))  # fmt: skip
+    answers: list[Any] = [None] * len(bodies)
+    go = threading.Barrier(len(bodies))
+
+    def send(i: int) -> None:
+        go.wait()
+        answers[i] = scim.patch(f"/Groups/{gid}", bodies[i][0], headers=bodies[i][1])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = [a.status_code for a in answers]
+    assert statuses[7] == 400 and answers[7].json()["scimType"] == "noTarget", answers[7].text
+    assert statuses[15] == 412, answers[15].text
+    assert [s for i, s in enumerate(statuses) if i not in (7, 15)] == [204] * n
+    assert all(a.headers.get("etag") for i, a in enumerate(answers) if i not in (7, 15))
+    assert _stored(kube, scim.namespace, gid) == {"seed", "second"} | {f"m-{i}" for i in range(n)}
+    writes = _objects(kube, scim.namespace, gid)[0]["metadata"]["generation"] - generation
+    print(f"{n} successful concurrent PATCHes, {writes} writes to the group")
+    assert writes < n
+    # the last answer's ETag is the group's version now
+    final = scim.get(f"/Groups/{gid}").headers["etag"]
+    assert final in {a.headers.get("etag") for a in answers}
+
+
+def test_member_lists_stored_as_keyed_lists_still_read_and_write(
+    scim: ScimClient, kube: client.ApiClient, control_plane: Any
+) -> None:
+    """The upgrade from ``x-kubernetes-list-type: map`` member lists to atomic ones is a
+    schema change only: objects written under the old schema read and change as before,
+    and the API server keeps one managedFields entry for the list, not one per member."""
+    from scim_core.crds import all_crds
+
+    def with_list_type(kind: str) -> list[dict[str, Any]]:
+        crds = all_crds()
+        for crd in crds:
+            for version in crd["spec"]["versions"]:
+                spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+                if "members" in spec and kind == "map":
+                    spec["members"].update(
+                        {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["value"]}
+                    )
+        return crds
+
+    control_plane.apply(with_list_type("map"))
+    try:
+        eventually(lambda: _served_list_type(kube) == "map", timeout=30)
+        gid = "grp-old-shape"
+        _store_big_group(kube, scim.namespace, gid, [f"old-{i:04d}" for i in range(INLINE_MAX_MEMBERS + 10)])
+        old, _ = _objects(kube, scim.namespace, gid)
+        assert 'k:{"value":"old-0000"}' in str(old["metadata"]["managedFields"])  # one entry per member
+    finally:
+        control_plane.apply(with_list_type("atomic"))
+    eventually(lambda: _served_list_type(kube) == "atomic", timeout=30)
+    eventually(lambda: len(_members(scim, gid)[0]) == INLINE_MAX_MEMBERS + 10, timeout=30)
+    body = {"schemas": [PATCH], "Operations": [
+        {"op": "remove", "path": 'members[value eq "old-0001"]'},
+        {"op": "remove", "path": 'members[value eq "old-1005"]'},
+        {"op": "add", "path": "members", "value": [{"value": "new-1"}]}]}  # fmt: skip
+    # the API server re-initializes the kind's storage after a schema change (503 meanwhile);
+    # the PATCH is idempotent, so the IdP's retry is what this does
+    r = eventually(lambda: (a := scim.patch(f"/Groups/{gid}", body)).status_code != 503 and a, timeout=60)
+    assert r.status_code == 204, r.text
+    expected = {f"old-{i:04d}" for i in range(INLINE_MAX_MEMBERS + 10)} - {"old-0001", "old-1005"} | {"new-1"}
+    assert _stored(kube, scim.namespace, gid) == expected
+    assert _members(scim, gid)[0] == expected
+    group, shards = _objects(kube, scim.namespace, gid)
+    for obj in (group, *shards):  # rewritten under the atomic schema: no per-member entries left
+        fields = json.dumps(
+            [f for f in obj["metadata"]["managedFields"] if f["manager"] == c.API_FIELD_MANAGER]
+        )
+        assert "k:{" not in fields, fields[:500]
+
+
+def _served_list_type(kube: client.ApiClient) -> str | None:
+    crd = client.ApiextensionsV1Api(kube).read_custom_resource_definition(f"{c.SHARD_PLURAL}.{c.GROUP}")
+    schema = crd.spec.versions[0].schema.open_apiv3_schema.properties["spec"].properties["members"]
+    established = any(
+        cond.type == "Established" and cond.status == "True" for cond in crd.status.conditions or []
+    )
+    kind: str | None = schema.x_kubernetes_list_type
+    return kind if established else None
+
+
+def test_no_member_is_stored_twice(scim: ScimClient, kube: client.ApiClient) -> None:
+    """The member lists are atomic, so the schema no longer refuses a value listed twice
+    (it did as a keyed list): the API keeps duplicates out. The same member added by one
+    request twice, by concurrent requests, and again later is stored once."""
+    gid = scim.create_group("Twice", members=[{"value": "u1"}, {"value": "u1"}])["id"]
+    _add(scim, gid, ["u2", "u2", "u1"])
+    threads = [threading.Thread(target=_add, args=(scim, gid, ["u3", "u1"])) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    group, shards = _objects(kube, scim.namespace, gid)
+    values = [m["value"] for o in (group, *shards) for m in o["spec"].get("members") or []]
+    assert sorted(values) == ["u1", "u2", "u3"]

@@ -4,7 +4,9 @@ stored objects and the wanted member set, the JSON Patch (or create) for each ob
 
 Placement keeps writes small: a batch of added members goes into the first object with
 room for all of it (one write, so a typical PATCH stays atomic); removals touch only the
-objects holding those members, each guarded by ``test`` ops on the values removed.
+objects holding those members, each guarded by ``test`` ops on the values removed. The
+member lists are atomic in the schema (cheaper for the API server), so nothing there refuses
+a value stored twice: every append is guarded by the object's resourceVersion instead.
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ class SlotWrite:
     members: list[Member] = field(default_factory=list)  # initial members (create)
 
 
+def _version_test(slot: Slot) -> dict[str, Any]:
+    return {"op": "test", "path": "/metadata/resourceVersion", "value": slot.resource_version}
+
+
 def plan_members(slots: list[Slot], wanted: dict[str, str | None], new_shard_name: Any) -> list[SlotWrite]:
     """Writes that make the union of ``slots`` equal ``wanted`` (value -> display).
 
@@ -75,9 +81,7 @@ def plan_members(slots: list[Slot], wanted: dict[str, str | None], new_shard_nam
             continue
         write = writes.setdefault(slot.name, SlotWrite(slot.name))
         if len(removals) > max(64, len(slot.members) // 2):
-            write.ops.append(
-                {"op": "test", "path": "/metadata/resourceVersion", "value": slot.resource_version}
-            )
+            write.ops.append(_version_test(slot))
             write.ops.append({"op": "replace", "path": "/spec/members", "value": keep})
         else:
             for i in reversed(removals):
@@ -99,6 +103,10 @@ def plan_members(slots: list[Slot], wanted: dict[str, str | None], new_shard_nam
             if replaced:
                 write.ops[-1]["value"] = write.ops[-1]["value"] + added
             else:
+                # the list is atomic, so the schema no longer refuses a duplicate value: an
+                # append lands only on the version it was planned on (a racing writer that
+                # added the same member makes this a conflict, re-planned on fresh objects)
+                write.ops.insert(0, _version_test(slot))
                 write.ops.extend({"op": "add", "path": "/spec/members/-", "value": m} for m in added)
             return list(writes.values())
     # no existing object has room for the whole batch: new shards, filled in order

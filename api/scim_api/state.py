@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from kubernetes_asyncio import client
 
@@ -11,6 +12,7 @@ from scim_core.informer import Informer
 
 from .config import ApiSettings
 from .directory import Directory
+from .group_commit import GroupCommit
 from .ratelimit import RateLimiter
 
 #: Every kind the API serves from its cache: a replica must see all of them, including the
@@ -25,6 +27,8 @@ class ApiState:
     api: client.ApiClient | None = None
     informers: list[Informer] = field(default_factory=list)
     limiter: RateLimiter = field(init=False)
+    #: Concurrent writes to one group share one API-server write (see group_commit.py).
+    group_commits: GroupCommit[tuple[dict[str, Any], bool]] = field(default_factory=GroupCommit)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.settings.rate_per_second, self.settings.rate_burst)

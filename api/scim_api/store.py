@@ -20,7 +20,7 @@ import logging
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -29,6 +29,7 @@ from scim_core import constants as c
 
 from .directory import Directory, resource_version
 from .errors import ScimError, bad_request, not_found, uniqueness
+from .group_commit import Change, GroupCommit
 from .kube_errors import NETWORK_ERRORS as _NETWORK_ERRORS
 from .kube_errors import kube_error as _kube_error
 from .kube_errors import reason as _reason
@@ -42,8 +43,17 @@ log = logging.getLogger(__name__)
 
 DISPLAY_NAME_HASH_LABEL = f"{c.GROUP}/display-name-hash"
 MAX_ATTEMPTS = 8
+#: Member objects written at once by one update: enough to overlap the API server's work
+#: on the objects of a spread-out change, few enough not to flood it.
+WRITE_CONCURRENCY = 4
+#: Above this many stored members, an update's pure work runs in a worker thread (the stored
+#: objects are replaced on every change, never mutated, so the thread reads a stable snapshot).
+OFF_LOOP_MEMBERS = 5000
 
 Obj = dict[str, Any]
+T = TypeVar("T")
+#: What a group write answers: the stored ScimGroup and whether anything changed.
+Updated = tuple[Obj, bool]
 
 
 def display_name_key(name: str) -> str:
@@ -64,10 +74,16 @@ _METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=
 
 
 class GroupStore:
-    def __init__(self, api: client.ApiClient, directory: Directory) -> None:
+    """Group reads and writes for one request; ``commits`` (shared by the process) coalesces
+    concurrent changes to one group into one write per round (:mod:`.group_commit`)."""
+
+    def __init__(
+        self, api: client.ApiClient, directory: Directory, commits: GroupCommit[Updated] | None = None
+    ) -> None:
         self._api = api
         self._custom = client.CustomObjectsApi(api)
         self._directory = directory
+        self._commits: GroupCommit[Updated] = commits if commits is not None else GroupCommit()
 
     # -------------------------------------------------------------------- reads
 
@@ -166,7 +182,23 @@ class GroupStore:
         gid: str,
         change: Callable[[GroupState], GroupState],
         if_match: str | None = None,
-    ) -> tuple[Obj, bool]:
+    ) -> Updated:
+        """Apply ``change`` to the group and write the difference, in one round with the
+        changes other requests make to the same group at the same time (group commit).
+        Returns the stored ScimGroup and whether anything changed."""
+
+        async def write(round_change: Change, round_if_match: str | None) -> Updated:
+            return await self._update(namespace, gid, round_change, round_if_match)
+
+        return await self._commits.submit((namespace, gid), change, if_match, write)
+
+    async def _update(
+        self,
+        namespace: str,
+        gid: str,
+        change: Callable[[GroupState], GroupState],
+        if_match: str | None = None,
+    ) -> Updated:
         """Apply ``change`` to the group and write the difference; retried on conflicts.
 
         SCIM operations are idempotent, so after a conflict the request is re-applied to
@@ -180,8 +212,13 @@ class GroupStore:
                 obj, shards = await self.fetch_all(namespace, gid)  # the cache may lag: confirm
                 confirmed = True
             check_if_match(obj, if_match, shards)
-            old = full_state(obj, shards)
-            new = change(old)
+            large = (
+                sum(len((o.get("spec") or {}).get("members") or ()) for o in (obj, *shards))
+                > OFF_LOOP_MEMBERS
+            )
+            # a large group's state, operations and placement are pure work of a few hundred ms:
+            # in a worker thread the event loop keeps answering (/healthz, other groups) meanwhile
+            old, new = await _run(large, _apply, change, obj, shards)
             if new == old:
                 if confirmed:
                     return obj, False
@@ -193,22 +230,19 @@ class GroupStore:
             renamed = new.display_name.casefold() != old.display_name.casefold()
             if renamed and self._name_taken(namespace, new.display_name, gid):
                 raise uniqueness(f"A group named {new.display_name!r} already exists")
-            writes = plan_writes(obj, shards, new)
+            writes = await _run(large, plan_writes, obj, shards, new)
             main_ops = main_object_ops(obj, old, new, if_match is not None)
+            inline = next((w.ops for w in writes if w.name is None), [])
+            own_change = inline or new.display_name != old.display_name or new.external_id != old.external_id
             try:
-                for write in writes:
-                    if write.name is not None:
-                        await self._write_shard(namespace, obj, write)
-                inline = next((w.ops for w in writes if w.name is None), [])
-                own_change = (
-                    inline or new.display_name != old.display_name or new.external_id != old.external_id
-                )
-                if not own_change:  # only shards changed: the group object stays as it is
-                    return obj, True
-                updated: Obj = await self._custom.patch_namespaced_custom_object(
-                    c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, gid, main_ops + inline,
-                    field_manager=c.API_FIELD_MANAGER, _content_type="application/json-patch+json",
+                # every touched object at once (each write is guarded and idempotent, so a
+                # conflict on one re-plans all of them on fresh objects)
+                updated = await self._write_all(
+                    namespace, obj, [w for w in writes if w.name is not None],
+                    main_ops + inline if own_change else None,
                 )  # fmt: skip
+                if updated is None:  # only shards changed: the group object stays as it is
+                    return obj, True
             except ApiException as exc:
                 if exc.status == 404:
                     raise not_found(f"Group {gid!r} not found") from exc
@@ -232,6 +266,37 @@ class GroupStore:
             self._directory.upsert(c.GROUP_PLURAL, updated)
             return updated, True
         raise ScimError(409, "The group is changing too fast; retry the request")
+
+    async def _write_all(
+        self, namespace: str, group: Obj, shard_writes: list[SlotWrite], main_ops: list[Obj] | None
+    ) -> Obj | None:
+        """Write the shards and (when ``main_ops``) the group object concurrently, at most
+        ``WRITE_CONCURRENCY`` at a time; every write is awaited before an error is raised,
+        so a retry never races a write of its own still in flight."""
+        limit = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+        async def main() -> Obj:
+            async with limit:
+                updated: Obj = await self._custom.patch_namespaced_custom_object(
+                    c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, group["metadata"]["name"], main_ops,
+                    field_manager=c.API_FIELD_MANAGER, _content_type="application/json-patch+json",
+                )  # fmt: skip
+                return updated
+
+        async def shard(write: SlotWrite) -> None:
+            async with limit:
+                await self._write_shard(namespace, group, write)
+
+        jobs: list[Any] = [shard(w) for w in shard_writes]
+        if main_ops is not None:
+            jobs.append(main())
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:  # a 404 or validation error first, then conflicts, then the rest
+            errors.sort(key=lambda e: 0 if isinstance(e, ApiException) and e.status in (404, 400) else 1)
+            raise errors[0]
+        last = results[-1] if main_ops is not None else None
+        return last if isinstance(last, dict) else None
 
     async def _write_shard(self, namespace: str, group: Obj, write: SlotWrite) -> None:
         assert write.name is not None
@@ -302,8 +367,8 @@ class GroupStore:
             restored.display_name = name
             return restored
 
-        try:
-            await self.update(namespace, gid, back)
+        try:  # directly: this runs inside the group's round (update would wait for itself)
+            await self._update(namespace, gid, back)
         except ScimError:
             log.exception("could not undo the rename of %s/%s", namespace, gid)
 
@@ -336,6 +401,19 @@ class GroupStore:
             log.exception("could not withdraw duplicate group %s/%s", namespace, gid)
 
 
+def _member_count(obj: Obj, shards: list[Obj]) -> int:
+    return sum(len((o.get("spec") or {}).get("members") or ()) for o in (obj, *shards))
+
+
+async def _run(off_loop: bool, fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.to_thread(fn, *args) if off_loop else fn(*args)
+
+
+def _apply(change: Change, obj: Obj, shards: list[Obj]) -> tuple[GroupState, GroupState]:
+    old = full_state(obj, shards)
+    return old, change(old)
+
+
 def full_state(obj: Obj, shards: list[Obj]) -> GroupState:
     state = group_state(obj.get("spec") or {})
     for shard in shards:
@@ -344,7 +422,9 @@ def full_state(obj: Obj, shards: list[Obj]) -> GroupState:
     return state
 
 
-def plan_writes(obj: Obj, shards: list[Obj], new: GroupState) -> list[SlotWrite]:
+def plan_writes(
+    obj: Obj, shards: list[Obj], new: GroupState, old: GroupState | None = None
+) -> list[SlotWrite]:
     """Member writes per object (the ScimGroup itself is the slot named None)."""
     gid = obj["metadata"]["name"]
     spec = obj.get("spec") or {}

@@ -39,7 +39,7 @@ _CASE_EXACT = frozenset({"id", "externalid", "members.value"})
 def _store(request: Request) -> GroupStore:
     state = state_of(request)
     assert state.api is not None
-    return GroupStore(state.api, state.directory)
+    return GroupStore(state.api, state.directory, state.group_commits)
 
 
 def _members(

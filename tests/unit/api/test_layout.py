@@ -149,3 +149,22 @@ def test_a_batch_too_large_in_bytes_for_the_group_goes_to_a_shard(
     stored = _apply(slots, writes)
     assert stored[""] == []
     assert _values(stored) == set(wanted)
+
+
+@pytest.mark.parametrize(("inline", "shards"), [(10, ()), (INLINE_MAX_MEMBERS, (10,))])
+def test_appends_are_guarded_by_the_version_planned_on(inline: int, shards: tuple[int, ...]) -> None:
+    """The member lists are atomic (no list-map key refuses a duplicate value), so an append
+    must land only on the version it was planned on: a racing writer that added the same
+    member turns it into a conflict that is re-planned, never a duplicate."""
+    slots = _slots(inline, *shards)
+    for i, slot in enumerate(slots):
+        slot.resource_version = str(100 + i)
+    writes = plan_members(slots, _wanted(slots) | {"new": None}, lambda i: "unused")
+    [write] = writes
+    target = next(s for s in slots if s.name == write.name)
+    assert write.ops[0] == {
+        "op": "test",
+        "path": "/metadata/resourceVersion",
+        "value": target.resource_version,
+    }
+    assert [op["op"] for op in write.ops[1:]] == ["add"]
