@@ -53,6 +53,8 @@ class Table:
         return {a: str(spec[a]).lower() for a in self.indexed if spec.get(a) is not None}
 
     def put(self, obj: Obj) -> None:
+        if "status" in obj:  # the operator's status is never served over SCIM: not kept
+            obj = {k: v for k, v in obj.items() if k != "status"}
         oid = obj["metadata"]["name"]
         if obj["metadata"].get("deletionTimestamp"):
             self.remove(oid)  # being deleted (finalizer pending): gone for SCIM

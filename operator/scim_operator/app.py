@@ -36,6 +36,10 @@ from .workqueue import WorkQueue
 from .workspace_sync import WorkspaceKey, WorkspaceSync
 
 log = logging.getLogger(__name__)
+#: Group reconciles in flight: an offboarding rewrites one binding per group of the user, and
+#: the API server takes those writes in parallel (4 workers: 1.0 s for 100 groups; 16: see
+#: docs/benchmarks.md). Each worker mostly waits on the API server.
+GROUP_WORKERS = 16
 
 
 def cluster_informers(api: client.ApiClient, cache: ClusterCache) -> list[Informer]:
@@ -105,7 +109,10 @@ class Operator:
 async def build(settings: OperatorSettings) -> Operator:
     api = await api_client(user_agent=f"scim-operator/{settings.identity}")
     groups: WorkQueue[GroupKey] = WorkQueue(
-        "groups", workers=4, retries=metrics.QUEUE_RETRIES.labels("groups"), depth=metrics.QUEUE_DEPTH
+        "groups",
+        workers=GROUP_WORKERS,
+        retries=metrics.QUEUE_RETRIES.labels("groups"),
+        depth=metrics.QUEUE_DEPTH,
     )
     users: WorkQueue[UserKey] = WorkQueue("users", workers=2, retries=metrics.QUEUE_RETRIES.labels("users"))
     workspaces: WorkQueue[WorkspaceKey] = WorkQueue(

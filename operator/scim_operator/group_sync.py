@@ -5,9 +5,10 @@ preceded by a leadership check (a replica that lost the Lease mid-reconcile stop
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -41,6 +42,14 @@ class GroupSync:
         self.leader = leader
         #: per group: (managed RoleBindings, unresolved members), for the gauges
         self._tally: dict[GroupKey, tuple[int, int]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """An Event about a binding write, posted without holding the worker: the next
+        group's binding (e.g. the rest of an offboarding) is not kept waiting for it."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _count(self, key: GroupKey, bindings: int, unresolved: int) -> None:
         old_b, old_u = self._tally.pop(key, (0, 0))
@@ -126,11 +135,11 @@ class GroupSync:
             changed = True
             action = "Created" if live is None else "Updated"
             metrics.WRITES.labels(action.lower()).inc()
-            await post_event(
+            self._in_background(post_event(
                 self.api, event_body, "Normal", f"RoleBinding{action}",
                 f"{action} RoleBinding {binding.namespace}/{binding.name} ({binding.role_kind} "
                 f"{binding.role_name}, {len(binding.subjects)} subjects)",
-            )  # fmt: skip
+            ))  # fmt: skip
         for ns, bname in existing.keys() - desired_keys:
             await self._delete(ns, bname, event_body)
             changed = True
