@@ -165,18 +165,15 @@ def _operator_settled(port: int, groups: int) -> bool:
     )
 
 
-def _quiet(cp: ControlPlane, agent: str, seconds: float, timeout: float) -> float:
-    """Wait until ``agent`` has written nothing for ``seconds``; return the wait."""
-    t0 = time.monotonic()
-    last, since = -1, time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        n = _audit_count(cp, agent, WRITE_VERBS)
-        if n != last:
-            last, since = n, time.monotonic()
-        elif time.monotonic() - since >= seconds:
-            return since - t0
-        time.sleep(1)
-    raise RuntimeError(f"{agent} still writing after {timeout}s")
+def _users_done(cp: ControlPlane) -> int:
+    """Users whose status the operator has written for their current generation."""
+    users = json.loads(
+        cp.kubectl("get", "--raw", f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{NS}/{c.USER_PLURAL}")
+    )
+    return sum(
+        1 for u in users["items"]
+        if (u.get("status") or {}).get("observedGeneration") == u["metadata"].get("generation")
+    )  # fmt: skip
 
 
 def _start_api(cp: ControlPlane, log: Path) -> tuple[Any, int]:
@@ -224,7 +221,12 @@ def scale() -> dict[str, Any]:
                 (USERS + GROUPS) / (out["seed_users_seconds"] + out["seed_groups_seconds"]), 1
             )
             if FIRST_RECONCILE:
-                _wait("first reconcile", lambda: _operator_settled(port, GROUPS), 7200, 1)
+                _wait(
+                    "first reconcile",
+                    lambda: _operator_settled(port, GROUPS) and _users_done(cp) >= USERS,
+                    7200,
+                    5,
+                )
                 out["first_reconcile_seconds_after_seeding"] = round(
                     time.monotonic() - t0 - out["seed_groups_seconds"], 1
                 )
