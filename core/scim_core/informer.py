@@ -46,15 +46,15 @@ def retry_delay(failures: int) -> float:
     return float(min(RETRY_BASE * 2.0 ** min(failures, 16), RETRY_CAP))
 
 
-def _interned(value: Any) -> Any:
-    """``value`` with every short string interned (one copy per distinct string)."""
-    if isinstance(value, str):
-        return sys.intern(value) if len(value) <= 128 else value
-    if isinstance(value, dict):
-        return {k: _interned(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interned(v) for v in value]
-    return value
+def _interned_conditions(status: Any) -> None:
+    """Intern the strings of ``status.conditions`` (types, reasons, messages and times repeat
+    across thousands of objects); one level only, so it stays cheap at list time."""
+    conditions = status.get("conditions") if isinstance(status, dict) else None
+    for condition in conditions if isinstance(conditions, list) else ():
+        if isinstance(condition, dict):
+            for key, value in condition.items():
+                if isinstance(value, str):
+                    condition[key] = sys.intern(value)
 
 
 class Slim:
@@ -77,8 +77,7 @@ class Slim:
             for key in ("namespace", "creationTimestamp"):
                 if isinstance(metadata.get(key), str):
                     metadata[key] = sys.intern(metadata[key])
-        if "status" in obj:  # conditions, reasons, messages and times repeat across objects
-            obj["status"] = _interned(obj["status"])
+        _interned_conditions(obj.get("status"))
         spec = obj.get("spec")
         if isinstance(spec, dict) and isinstance(members := spec.get("members"), list):
             spec["members"] = [self._member(m) if isinstance(m, dict) else m for m in members]
