@@ -57,12 +57,18 @@ class LeaderElector:
         self._seen = lease.Observation()
         self._renewed_at: float | None = None
         self._was_leader = False
+        self._lapsed = False
         self._task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ queries
 
     def is_leader(self) -> bool:
-        return lease.leading(self._renewed_at, self._deadline, self._clock())
+        leading = lease.leading(self._renewed_at, self._deadline, self._clock())
+        if not leading and self._was_leader:
+            # A renewal overdue (a slow API server) lapses the leadership between two of the
+            # loop's transitions: keys dropped meanwhile must be queued again once renewed.
+            self._lapsed = True
+        return leading
 
     def check(self) -> None:
         if not self.is_leader():
@@ -101,6 +107,11 @@ class LeaderElector:
         if leader and not self._was_leader:
             log.info("became the leader (%s/%s as %s)", self.namespace, self.name, self.identity)
             self._was_leader = True
+            self._lapsed = False
+            self._on_started()
+        elif leader and self._lapsed:
+            log.warning("leadership renewed late (%s/%s): every key again", self.namespace, self.name)
+            self._lapsed = False
             self._on_started()
         elif not leader and self._was_leader:
             log.warning("lost the leadership (%s/%s)", self.namespace, self.name)
