@@ -30,6 +30,8 @@ from .workqueue import Result
 log = logging.getLogger(__name__)
 #: When the API server refused a binding (no ``bind`` on that role): look again this much later.
 REJECTED_RECHECK_SECONDS = 30.0
+#: A leader whose renewal is overdue looks again this much later (see ``Leadership.lapsed``).
+LAPSE_RETRY_SECONDS = 0.2
 
 
 class GroupSync:
@@ -62,14 +64,14 @@ class GroupSync:
         """One group. A standby, or a cache not yet complete, drops the key: the takeover (or
         the cache's first full list) queues every group again."""
         if not (self.cache.ready and self.leader.is_leader()):
-            return None
+            return LAPSE_RETRY_SECONDS if self.cache.ready and self.leader.lapsed() else None
         started = time.monotonic()
         try:
             result = await self._reconcile(key)
             metrics.RECONCILES.labels("ok").inc()
             return result
         except NotLeader:
-            return None
+            return LAPSE_RETRY_SECONDS if self.leader.lapsed() else None
         except Exception:
             metrics.RECONCILES.labels("error").inc()
             raise

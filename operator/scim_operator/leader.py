@@ -57,18 +57,19 @@ class LeaderElector:
         self._seen = lease.Observation()
         self._renewed_at: float | None = None
         self._was_leader = False
-        self._lapsed = False
         self._task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ queries
 
     def is_leader(self) -> bool:
-        leading = lease.leading(self._renewed_at, self._deadline, self._clock())
-        if not leading and self._was_leader:
-            # A renewal overdue (a slow API server) lapses the leadership between two of the
-            # loop's transitions: keys dropped meanwhile must be queued again once renewed.
-            self._lapsed = True
-        return leading
+        return lease.leading(self._renewed_at, self._deadline, self._clock())
+
+    def lapsed(self) -> bool:
+        """Leading until a renewal came overdue (a slow or restarting API server), and not
+        known to have lost the Lease: work refused now is retried shortly, not dropped (no
+        takeover will queue it again, and queueing everything again would put a fresh change
+        behind every group)."""
+        return self._was_leader and not self.is_leader()
 
     def check(self) -> None:
         if not self.is_leader():
@@ -107,11 +108,6 @@ class LeaderElector:
         if leader and not self._was_leader:
             log.info("became the leader (%s/%s as %s)", self.namespace, self.name, self.identity)
             self._was_leader = True
-            self._lapsed = False
-            self._on_started()
-        elif leader and self._lapsed:
-            log.warning("leadership renewed late (%s/%s): every key again", self.namespace, self.name)
-            self._lapsed = False
             self._on_started()
         elif not leader and self._was_leader:
             log.warning("lost the leadership (%s/%s)", self.namespace, self.name)
@@ -199,6 +195,7 @@ class Leadership(Protocol):
     """What the reconcilers need to know of the election (a fake in unit tests)."""
 
     def is_leader(self) -> bool: ...
+    def lapsed(self) -> bool: ...
     def check(self) -> None: ...
 
 
@@ -207,6 +204,9 @@ class AlwaysLeader:
 
     def is_leader(self) -> bool:
         return True
+
+    def lapsed(self) -> bool:
+        return False
 
     def check(self) -> None:
         return None
