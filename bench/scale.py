@@ -166,14 +166,25 @@ def _operator_settled(port: int, groups: int) -> bool:
 
 
 def _users_done(cp: ControlPlane) -> int:
-    """Users whose status the operator has written for their current generation."""
+    """Users whose status the operator has written for their current generation, counted
+    only once no user changed since the previous call (a user's group count settles after
+    the last of its groups is seen)."""
     users = json.loads(
         cp.kubectl("get", "--raw", f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{NS}/{c.USER_PLURAL}")
     )
+    versions = {u["metadata"]["name"]: u["metadata"]["resourceVersion"] for u in users["items"]}
+    unchanged = bool(_SEEN) and _SEEN[-1] == versions
+    _SEEN[:] = [versions]
+    if not unchanged:
+        return 0
     return sum(
         1 for u in users["items"]
         if (u.get("status") or {}).get("observedGeneration") == u["metadata"].get("generation")
     )  # fmt: skip
+
+
+#: The users' resourceVersions at the previous ``_users_done`` call.
+_SEEN: list[dict[str, str]] = []
 
 
 def _start_api(cp: ControlPlane, log: Path) -> tuple[Any, int]:
@@ -225,7 +236,7 @@ def scale() -> dict[str, Any]:
                     "first reconcile",
                     lambda: _operator_settled(port, GROUPS) and _users_done(cp) >= USERS,
                     7200,
-                    5,
+                    10,
                 )
                 out["first_reconcile_seconds_after_seeding"] = round(
                     time.monotonic() - t0 - out["seed_groups_seconds"], 1
