@@ -9,8 +9,8 @@ from scim_core import constants as c
 from scim_core.kube import patch_status
 
 from .cache import ClusterCache
-from .group_sync import LAPSE_RETRY_SECONDS
 from .conditions import same_conditions, set_condition
+from .group_sync import LAPSE_RETRY_SECONDS
 from .leader import Leadership, NotLeader
 from .workqueue import Result
 
