@@ -36,10 +36,9 @@ from .workqueue import WorkQueue
 from .workspace_sync import WorkspaceKey, WorkspaceSync
 
 log = logging.getLogger(__name__)
-#: Group reconciles in flight: an offboarding rewrites one binding per group of the user, and
-#: the API server takes those writes in parallel (4 workers: 1.0 s for 100 groups; 16: see
-#: docs/benchmarks.md). Each worker mostly waits on the API server.
-GROUP_WORKERS = 16
+#: Group reconciles in flight. 16 were tried for offboarding and were no faster on a 2-core
+#: machine (3.3 s against 2.5 s for 100 groups at the same load: docs/benchmarks.md).
+GROUP_WORKERS = 4
 
 
 def cluster_informers(api: client.ApiClient, cache: ClusterCache) -> list[Informer]:
