@@ -11,7 +11,7 @@ PYPROJECTS := pyproject.toml devenv/pyproject.toml
 STAMP := $(VENV)/.installed-$(shell cat $(PYPROJECTS) | sha256sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: venv binaries crds lint typecheck test test-fast unit e2e-cluster run bench bench-api bench-operator clean
+.PHONY: venv binaries crds lint typecheck test test-fast unit e2e-cluster run bench bench-api bench-operator bench-scale clean
 
 $(STAMP): $(PYPROJECTS)
 	rm -f $(VENV)/.installed-*
@@ -60,6 +60,9 @@ bench-api: venv binaries
 
 bench-operator: venv binaries
 	$(BIN)/python -m bench.operator
+
+bench-scale: venv binaries  ## 100,000 groups/users, 1M memberships; Entra first sync (long: see docs/benchmarks.md)
+	$(BIN)/python -m bench.scale
 
 clean:
 	rm -rf $(VENV) run .mypy_cache .pytest_cache .ruff_cache

@@ -4,9 +4,11 @@ process RSS, and result files (bench/results/*.json)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -14,6 +16,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import orjson
+from kubernetes import client as kclient
 from kubernetes_asyncio import client as aclient
 from kubernetes_asyncio import config as aconfig
 
@@ -21,7 +26,7 @@ from scim_core import constants as c
 from scim_core.tokens import generate_token, token_sha256
 from scim_devenv import processes
 from scim_devenv.binaries import cache_root
-from scim_devenv.controlplane import ControlPlane
+from scim_devenv.controlplane import ControlPlane, free_port
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results"
@@ -55,7 +60,8 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def _api(cp: ControlPlane) -> aclient.ApiClient:
+async def api_client(cp: ControlPlane) -> aclient.ApiClient:
+    """An async client of ``cp`` with room for many concurrent requests."""
     conf = aclient.Configuration()
     await aconfig.load_kube_config(config_file=str(cp.kubeconfig), client_configuration=conf)
     conf.connection_pool_maxsize = 64
@@ -65,19 +71,29 @@ async def _api(cp: ControlPlane) -> aclient.ApiClient:
 async def create_many(
     cp: ControlPlane, namespace: str, plural: str, bodies: list[dict[str, Any]], concurrency: int = 32
 ) -> None:
-    api = await _api(cp)
-    custom = aclient.CustomObjectsApi(api)
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
+    """Create objects of one of our kinds, ``concurrency`` requests in flight: plain aiohttp
+    and orjson (the generated client spends milliseconds per request, the seeding rate)."""
+    url = f"{cp.url}/apis/{c.GROUP}/{c.VERSION}/namespaces/{namespace}/{plural}"
+    ssl_ctx = ssl.create_default_context(cafile=str(cp.pki.ca_cert))
+    ssl_ctx.load_cert_chain(str(cp.pki.admin_cert), str(cp.pki.admin_key))
+    todo = iter(bodies)
+    headers = {"Content-Type": "application/json"}
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=ssl_ctx, limit=concurrency)
+    ) as session:
 
-    async def worker() -> None:
-        while not queue.empty():
-            body = queue.get_nowait()
-            await custom.create_namespaced_custom_object(c.GROUP, c.VERSION, namespace, plural, body)
+        async def worker() -> None:
+            for body in todo:
+                for attempt in range(10):
+                    async with session.post(url, data=orjson.dumps(body), headers=headers) as r:
+                        await r.read()
+                        if r.status in (201, 409):  # 409: already there (a retried create)
+                            break
+                        if (r.status != 429 and r.status < 500) or attempt == 9:
+                            raise RuntimeError(f"create {plural}: HTTP {r.status}")
+                    await asyncio.sleep(0.5)
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    await api.close()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
 def workspace_with_token(cp: ControlPlane, namespace: str, spec: dict[str, Any] | None = None) -> str:
@@ -145,3 +161,39 @@ def save(name: str, data: dict[str, Any]) -> Path:
 
 def check(label: str, ok: bool) -> str:
     return f"{label}: {'PASS' if ok else 'FAIL'}"
+
+
+def metric(port: int, name: str) -> float:
+    """A metric's value summed over its labels; -1 while the endpoint does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return -1.0
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + " ") or line.startswith(name + "{")
+    )
+
+
+def start_operator(cp: ControlPlane, log: Path, identity: str = "bench-leader") -> tuple[Any, int]:
+    """An operator process on ``cp``; returns it and its metrics port."""
+    port = free_port()
+    proc = start_process([bin_path("scim-operator"), "--liveness", f"http://127.0.0.1:{free_port()}/healthz",
+                          "--identity", identity],
+                         {"KUBECONFIG": str(cp.kubeconfig), "SCIM_METRICS_PORT": str(port), "SCIM_LOG_FORMAT": "json",
+                          "SCIM_WORKSPACE_RESYNC_SECONDS": "30"}, log)  # fmt: skip
+    return proc, port
+
+
+def operator_token(kube: Any, namespace: str) -> str:
+    """The token the operator wrote into the workspace's Secret (it replaces a hand-published one)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            secret = kclient.CoreV1Api(kube).read_namespaced_secret("scim-token", namespace)
+            return base64.b64decode(secret.data[c.TOKEN_SECRET_KEY]).decode()
+        except kclient.exceptions.ApiException:
+            time.sleep(0.5)
+    raise RuntimeError("the operator made no token")

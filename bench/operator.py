@@ -2,14 +2,16 @@
 
 1. Latency from a SCIM PATCH returning to the RoleBinding reflecting it (p50, p99), with
    1,000 groups under 20 membership changes per second.
-2. Offboarding: deactivating a user who is in 100 groups; time until no binding names them.
+2. Offboarding: deactivating a user who is in 100 groups; time until no SubjectAccessReview
+   allows them (asked back to back), and until no binding names them.
 3. Cold start: with 10,000 ScimGroups and 10,000 ScimUsers already reconciled, a new
    operator process gets through all of them; time, writes (must be 0) and RSS.
 4. Standby: a second replica beside that leader, once its caches are full, over
    BENCH_STANDBY_SECONDS (30): CPU in % of one core (target < 1 %), reconciles (must be 0).
 Prints a table and writes bench/results/operator.json. Sizes: BENCH_GROUPS (1000),
 BENCH_COLD_GROUPS (10000), BENCH_USERS (10000), BENCH_RATE (20/s), BENCH_SECONDS (20).
-BENCH_ONLY=standby runs only the seeding and step 4 (bench/results/operator-standby.json).
+BENCH_ONLY=standby runs only the seeding and step 4 (bench/results/operator-standby.json);
+BENCH_ONLY=offboarding only steps 1 and 2 (bench/results/operator-offboarding.json).
 """
 
 from __future__ import annotations
@@ -31,7 +33,19 @@ from scim_core import constants as c
 from scim_devenv.controlplane import ControlPlane, free_port
 from scim_devenv.crds import install_crds
 
-from .common import bin_path, check, create_many, rss_mb, save, start_process, wait_http, workspace_with_token
+from .common import (
+    bin_path,
+    check,
+    create_many,
+    metric,
+    operator_token,
+    rss_mb,
+    save,
+    start_operator,
+    start_process,
+    wait_http,
+    workspace_with_token,
+)
 
 GROUPS = int(os.environ.get("BENCH_GROUPS", "1000"))
 COLD_GROUPS = int(os.environ.get("BENCH_COLD_GROUPS", "10000"))
@@ -39,6 +53,7 @@ USERS = int(os.environ.get("BENCH_USERS", "10000"))
 RATE = float(os.environ.get("BENCH_RATE", "20"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 STANDBY_SECONDS = float(os.environ.get("BENCH_STANDBY_SECONDS", "30"))
+ONLY = os.environ.get("BENCH_ONLY", "")
 NS = "bench"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 STAR = "usr-star"  # member of the first 100 groups, deactivated in step 2
@@ -102,19 +117,6 @@ def _scim(url: str, token: str, method: str, body: Any = None) -> int:
         return int(r.status)
 
 
-def _metric(port: int, name: str) -> float:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-            text = r.read().decode()
-    except OSError:
-        return -1.0
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name + " ") or line.startswith(name + "{")
-    )
-
-
 def _groups(start: int, end: int) -> list[dict[str, Any]]:
     return [{"apiVersion": c.API_VERSION, "kind": c.GROUP_KIND, "metadata": {"name": f"grp-{i:06d}"},
              "spec": {"displayName": f"Group {i:06d}",
@@ -128,15 +130,6 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[int(p * (len(ordered) - 1))] if ordered else 0.0
 
 
-def _start_operator(cp: ControlPlane, log: Path, identity: str = "bench-leader") -> tuple[Any, int]:
-    port = free_port()
-    proc = start_process([bin_path("scim-operator"), "--liveness", f"http://127.0.0.1:{free_port()}/healthz",
-                          "--identity", identity],
-                         {"KUBECONFIG": str(cp.kubeconfig), "SCIM_METRICS_PORT": str(port), "SCIM_LOG_FORMAT": "json",
-                          "SCIM_WORKSPACE_RESYNC_SECONDS": "30"}, log)  # fmt: skip
-    return proc, port
-
-
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (from /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -145,10 +138,10 @@ def _cpu_seconds(pid: int) -> float:
 
 def standby_cpu(cp: ControlPlane, logs: Path, groups: int) -> dict[str, Any]:
     """A standby replica beside a running leader: its CPU once its caches are full."""
-    standby, port = _start_operator(cp, logs / "bench-operator-standby.log", identity="bench-standby")
+    standby, port = start_operator(cp, logs / "bench-operator-standby.log", identity="bench-standby")
     try:
         t0 = time.monotonic()
-        while _metric(port, "scim_operator_leader") != 0 and time.monotonic() - t0 < 120:
+        while metric(port, "scim_operator_leader") != 0 and time.monotonic() - t0 < 120:
             time.sleep(0.5)  # metrics up, and it stands by
         settle = time.monotonic()
         while time.monotonic() - settle < 180:  # first lists of 10,000 groups and users land (dropped once)
@@ -162,7 +155,7 @@ def standby_cpu(cp: ControlPlane, logs: Path, groups: int) -> dict[str, Any]:
         wall = time.monotonic() - w0
         out = {"groups": groups, "seconds": round(wall, 1), "cpu_seconds": round(cpu, 3),
                "cpu_percent_of_core": round(100 * cpu / wall, 3),
-               "reconciles": _metric(port, "scim_operator_reconciles_total"),
+               "reconciles": metric(port, "scim_operator_reconciles_total"),
                "rss_mb": round(rss_mb(standby.pid), 1)}  # fmt: skip
         print(f"standby (the Lease held by another replica) over {groups} groups: {out['cpu_percent_of_core']}% of a core over "
               f"{out['seconds']}s, {out['reconciles']:.0f} reconciles, RSS {out['rss_mb']} MB", flush=True)  # fmt: skip
@@ -247,7 +240,7 @@ def main() -> None:
         )
         asyncio.run(create_many(cp, NS, c.USER_PLURAL, users))
         asyncio.run(create_many(cp, NS, c.GROUP_PLURAL, _groups(0, GROUPS)))
-        operator, mport = _start_operator(cp, logs / "bench-operator-1.log")
+        operator, mport = start_operator(cp, logs / "bench-operator-1.log")
         api_port = free_port()
         api = start_process([bin_path("scim-api"), "--port", str(api_port)],
                             {"KUBECONFIG": str(cp.kubeconfig), "SCIM_RATE_PER_SECOND": "100000", "SCIM_RATE_BURST": "100000"},
@@ -257,7 +250,7 @@ def main() -> None:
             results["initial_reconcile_seconds"] = round(_wait_bound(kube, GROUPS, 900), 1)
             print(f"{GROUPS} groups bound in {results['initial_reconcile_seconds']}s", flush=True)
             base = f"http://127.0.0.1:{api_port}{c.SCIM_BASE_PATH}"
-            token = _operator_token(kube)  # the operator replaced the hand-published one
+            token = operator_token(kube, NS)  # the operator replaced the hand-published one
             wait_http(f"{base}/ServiceProviderConfig", {"Authorization": f"Bearer {token}"})
             watcher.start()
             time.sleep(2)
@@ -301,20 +294,35 @@ def main() -> None:
             # 2. offboarding: a user in 100 groups
             star_subject = "star@example.com"
             assert watcher.holders(star_subject) >= min(100, GROUPS), watcher.holders(star_subject)
+            authz = client.AuthorizationV1Api(kube)
+            review = {
+                "spec": {
+                    "user": star_subject,
+                    "resourceAttributes": {"namespace": NS, "verb": "get", "resource": "pods"},
+                }
+            }
+            assert authz.create_subject_access_review(review).status.allowed
             t0 = time.monotonic()
             client.CustomObjectsApi(kube).patch_namespaced_custom_object(
                 c.GROUP, c.VERSION, NS, c.USER_PLURAL, STAR, {"spec": {"active": False}}
             )
+            while authz.create_subject_access_review(review).status.allowed and time.monotonic() - t0 < 60:
+                pass  # one review after another (a few ms each)
+            results["offboarding_denied_seconds"] = round(time.monotonic() - t0, 3)
             while watcher.holders(star_subject) > 0 and time.monotonic() - t0 < 60:
                 time.sleep(0.01)
             results["offboarding_seconds"] = round(time.monotonic() - t0, 2)
-            print(
-                f"deactivated a user in 100 groups: removed from every binding in {results['offboarding_seconds']}s",
-                flush=True,
-            )
+            print(f"deactivated a user in 100 groups: every SubjectAccessReview denied after "
+                  f"{results['offboarding_denied_seconds']}s, gone from every binding in {results['offboarding_seconds']}s",
+                  flush=True)  # fmt: skip
         finally:
             watcher.stop.set()
             api.terminate()
+        if ONLY == "offboarding":
+            operator.terminate()
+            operator.wait(timeout=60)
+            print(f"written {save('operator-offboarding', results)}")
+            return
 
         # 3. cold start with COLD_GROUPS groups already reconciled
         asyncio.run(create_many(cp, NS, c.GROUP_PLURAL, _groups(GROUPS, COLD_GROUPS)))
@@ -324,16 +332,16 @@ def main() -> None:
         operator.wait(timeout=60)
         before = _versions(cp)
         t0 = time.monotonic()
-        operator, mport = _start_operator(cp, logs / "bench-operator-2.log")
+        operator, mport = start_operator(cp, logs / "bench-operator-2.log")
         try:
             while time.monotonic() - t0 < 600 and not (
-                _metric(mport, "scim_operator_reconciles_total") >= COLD_GROUPS
-                and _metric(mport, "scim_operator_queue_depth") == 0
+                metric(mport, "scim_operator_reconciles_total") >= COLD_GROUPS
+                and metric(mport, "scim_operator_queue_depth") == 0
             ):
                 time.sleep(0.1)
             cold = time.monotonic() - t0
             time.sleep(3)
-            writes = _metric(mport, "scim_operator_binding_writes_total")
+            writes = metric(mport, "scim_operator_binding_writes_total")
             after = _versions(cp)
             changed = sum(1 for k, v in after.items() if before.get(k) != v)
             results["cold_start"] = {"groups": COLD_GROUPS, "seconds": round(cold, 1), "binding_writes": writes,
@@ -350,6 +358,10 @@ def main() -> None:
     verdicts = [
         check("PATCH -> RoleBinding p99 < 1 s", p["p99_ms"] < 1000 and p["missing"] == 0),
         check("offboarding from 100 groups < 2 s", results["offboarding_seconds"] < 2.0),
+        check(
+            "offboarding: no SubjectAccessReview allows the user after 0.3 s",
+            results["offboarding_denied_seconds"] <= 0.3,
+        ),
         check("cold start < 60 s", cs["seconds"] < 60),
         check("cold start with zero writes", cs["binding_writes"] == 0 and cs["objects_changed"] == 0),
         check("operator RSS < 400 MB", cs["operator_rss_mb"] < 400),
@@ -361,19 +373,6 @@ def main() -> None:
     print(f"written {save('operator', results)}")
 
 
-def _operator_token(kube: client.ApiClient) -> str:
-    import base64
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            secret = client.CoreV1Api(kube).read_namespaced_secret("scim-token", NS)
-            return base64.b64decode(secret.data[c.TOKEN_SECRET_KEY]).decode()
-        except client.exceptions.ApiException:
-            time.sleep(0.5)
-    raise RuntimeError("the operator made no token")
-
-
 def _versions(cp: ControlPlane) -> dict[str, str]:
     out: dict[str, str] = {}
     for kind in (f"{c.GROUP_PLURAL}.{c.GROUP}", "rolebindings"):
@@ -383,4 +382,4 @@ def _versions(cp: ControlPlane) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    main_standby_only() if os.environ.get("BENCH_ONLY") == "standby" else main()
+    main_standby_only() if ONLY == "standby" else main()

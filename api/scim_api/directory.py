@@ -43,7 +43,9 @@ class Table:
     #: member value -> ids of the groups listing it (for a User's ``groups``)
     member_of: dict[str, set[str]] = field(default_factory=dict)
     ids: list[str] = field(default_factory=list)  # sorted: the stable listing order
-    index: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    #: attribute -> lowercased value -> the id holding it, or a set when several do (most
+    #: values are unique: a set per value would cost 200 bytes each, 60 MB at 100,000 groups)
+    index: dict[str, dict[str, str | set[str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.index = {attr: {} for attr in self.indexed}
@@ -53,6 +55,8 @@ class Table:
         return {a: str(spec[a]).lower() for a in self.indexed if spec.get(a) is not None}
 
     def put(self, obj: Obj) -> None:
+        if "status" in obj:  # the operator's status is never served over SCIM: not kept
+            obj = {k: v for k, v in obj.items() if k != "status"}
         oid = obj["metadata"]["name"]
         if obj["metadata"].get("deletionTimestamp"):
             self.remove(oid)  # being deleted (finalizer pending): gone for SCIM
@@ -68,7 +72,13 @@ class Table:
             bisect.insort(self.ids, oid)
         self.by_id[oid] = obj
         for attr, key in self._keys(obj).items():
-            self.index[attr].setdefault(key, set()).add(oid)
+            bucket = self.index[attr].get(key)
+            if bucket is None:
+                self.index[attr][key] = oid
+            elif isinstance(bucket, set):
+                bucket.add(oid)
+            elif bucket != oid:
+                self.index[attr][key] = {bucket, oid}
         if self.track_members:
             for m in (obj.get("spec") or {}).get("members") or []:
                 self.link_member(m["value"], oid)
@@ -92,10 +102,12 @@ class Table:
     def _unindex(self, oid: str, old: Obj) -> None:
         for attr, key in self._keys(old).items():
             bucket = self.index[attr].get(key)
-            if bucket is not None:
+            if bucket == oid:
+                del self.index[attr][key]
+            elif isinstance(bucket, set):
                 bucket.discard(oid)
-                if not bucket:
-                    del self.index[attr][key]
+                if len(bucket) == 1:
+                    self.index[attr][key] = next(iter(bucket))
         if self.track_members:
             for m in (old.get("spec") or {}).get("members") or []:
                 self.unlink_member(m["value"], oid)
@@ -112,7 +124,10 @@ class Table:
                 del self.member_of[value]
 
     def lookup(self, attr: str, value: str) -> set[str]:
-        return set(self.index[attr].get(value.lower(), ()))
+        bucket = self.index[attr].get(value.lower())
+        if bucket is None:
+            return set()
+        return {bucket} if isinstance(bucket, str) else set(bucket)
 
 
 @dataclass(frozen=True)

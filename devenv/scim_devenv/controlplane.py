@@ -95,6 +95,22 @@ class ControlPlane:
             if proc_name == name:
                 processes.stop(proc)
 
+    def pid(self, name: str) -> int:
+        """The process id of one component (``etcd``, ``kube-apiserver``), e.g. for its RSS."""
+        return next(proc.pid for proc_name, proc in self._procs if proc_name == name)
+
+    def restart_apiserver(self, down_seconds: float = 0.0) -> None:
+        """Stop kube-apiserver, wait ``down_seconds``, start it again on the same port (the
+        kubeconfig stays valid) and wait until it answers: how clients survive a restart.
+        Call it from a thread that outlives the control plane: a child dies with the thread
+        that started it (``PR_SET_PDEATHSIG``)."""
+        self.stop_component("kube-apiserver")
+        self._procs = [(n, p) for n, p in self._procs if n != "kube-apiserver"]
+        time.sleep(down_seconds)
+        self._start_apiserver(binaries.ensure(["kube-apiserver"])["kube-apiserver"], self.workdir / "logs",
+                              port=self.port)  # fmt: skip
+        self._wait_ready()
+
     def stop(self) -> None:
         for _name, proc in reversed(self._procs):
             processes.stop(proc)
@@ -133,8 +149,8 @@ class ControlPlane:
             args.append("--unsafe-no-fsync=true")
         self._procs.append(("etcd", processes.spawn(args, logs / "etcd.log")))
 
-    def _start_apiserver(self, apiserver: Path, logs: Path) -> None:
-        self.port = free_port()
+    def _start_apiserver(self, apiserver: Path, logs: Path, port: int = 0) -> None:
+        self.port = port or free_port()
         p = self.pki
         args = [
             str(apiserver),

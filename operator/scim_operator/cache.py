@@ -29,6 +29,11 @@ def _essence(obj: Obj) -> tuple[Any, ...]:
     return (obj.get("spec"), md.get("uid"), md.get("deletionTimestamp"), tuple(md.get("finalizers") or ()))
 
 
+def _rv(obj: Obj) -> str | None:
+    rv: str | None = obj["metadata"].get("resourceVersion")
+    return rv
+
+
 def _key(obj: Obj) -> tuple[str, str]:
     md = obj["metadata"]
     return md.get("namespace", ""), md["name"]
@@ -73,7 +78,7 @@ class ClusterCache:
 
     def requeue_all(self) -> None:
         """Every group (and every group that still has bindings), user and workspace, once:
-        after a (re)list, which may hide any change, and when this replica becomes leader."""
+        when the cache first becomes complete, and when this replica becomes leader."""
         if not self.ready:
             return  # becoming ready calls this again
         for key in list(self.groups) + [k for k in self.bindings if k not in self.groups]:
@@ -96,6 +101,13 @@ class ClusterCache:
     # ------------------------------------------------------------------ sink
 
     def replace_all(self, plural: str, objects: list[Obj]) -> None:
+        """A complete list. The first of each kind loads it; once every kind is loaded, a
+        relist (after ``410 Gone``) is applied as the changes it holds, so only the groups it
+        really affects are queued, not all of them (which would put a fresh change behind
+        100,000 no-op reconciles)."""
+        if self.ready:
+            self._relist(plural, objects)
+            return
         for old in self._all(plural):
             self._remove(plural, old, notify=False)
         for obj in objects:
@@ -110,6 +122,16 @@ class ClusterCache:
         self._remove(plural, obj, notify=True)
 
     # ------------------------------------------------------------------ internals
+
+    def _relist(self, plural: str, objects: list[Obj]) -> None:
+        """Apply a complete list as events: changed or new objects, then the vanished ones."""
+        before = {_key(o): o for o in self._all(plural)}
+        for obj in objects:
+            old = before.pop(_key(obj), None)
+            if old is None or _rv(old) != _rv(obj):
+                self._put(plural, obj, notify=True)
+        for gone in before.values():
+            self._remove(plural, gone, notify=True)
 
     def _all(self, plural: str) -> list[Obj]:
         if plural == c.WORKSPACE_PLURAL:

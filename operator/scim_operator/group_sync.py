@@ -5,9 +5,10 @@ preceded by a leadership check (a replica that lost the Lease mid-reconcile stop
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -32,6 +33,8 @@ REJECTED_RECHECK_SECONDS = 30.0
 #: When the group changed under the finalizer patch: look again this much later (the change
 #: queues it too; this is the safety net).
 FINALIZER_RECHECK_SECONDS = 1.0
+#: A leader whose renewal is overdue looks again this much later (see ``Leadership.lapsed``).
+LAPSE_RETRY_SECONDS = 0.2
 
 
 class GroupSync:
@@ -44,6 +47,14 @@ class GroupSync:
         self.leader = leader
         #: per group: (managed RoleBindings, unresolved members), for the gauges
         self._tally: dict[GroupKey, tuple[int, int]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """An Event about a binding write, posted without holding the worker: the next
+        group's binding (e.g. the rest of an offboarding) is not kept waiting for it."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _count(self, key: GroupKey, bindings: int, unresolved: int) -> None:
         old_b, old_u = self._tally.pop(key, (0, 0))
@@ -56,14 +67,14 @@ class GroupSync:
         """One group. A standby, or a cache not yet complete, drops the key: the takeover (or
         the cache's first full list) queues every group again."""
         if not (self.cache.ready and self.leader.is_leader()):
-            return None
+            return LAPSE_RETRY_SECONDS if self.cache.ready and self.leader.lapsed() else None
         started = time.monotonic()
         try:
             result = await self._reconcile(key)
             metrics.RECONCILES.labels("ok").inc()
             return result
         except NotLeader:
-            return None
+            return LAPSE_RETRY_SECONDS if self.leader.lapsed() else None
         except Exception:
             metrics.RECONCILES.labels("error").inc()
             raise
@@ -133,11 +144,11 @@ class GroupSync:
             changed = True
             action = "Created" if live is None else "Updated"
             metrics.WRITES.labels(action.lower()).inc()
-            await post_event(
+            self._in_background(post_event(
                 self.api, event_body, "Normal", f"RoleBinding{action}",
                 f"{action} RoleBinding {binding.namespace}/{binding.name} ({binding.role_kind} "
                 f"{binding.role_name}, {len(binding.subjects)} subjects)",
-            )  # fmt: skip
+            ))  # fmt: skip
         for ns, bname in existing.keys() - desired_keys:
             await self._delete(ns, bname, event_body)
             changed = True

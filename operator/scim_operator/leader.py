@@ -64,6 +64,13 @@ class LeaderElector:
     def is_leader(self) -> bool:
         return lease.leading(self._renewed_at, self._deadline, self._clock())
 
+    def lapsed(self) -> bool:
+        """Leading until a renewal came overdue (a slow or restarting API server), and not
+        known to have lost the Lease: work refused now is retried shortly, not dropped (no
+        takeover will queue it again, and queueing everything again would put a fresh change
+        behind every group)."""
+        return self._was_leader and not self.is_leader()
+
     def check(self) -> None:
         if not self.is_leader():
             raise NotLeader(self.identity)
@@ -188,6 +195,7 @@ class Leadership(Protocol):
     """What the reconcilers need to know of the election (a fake in unit tests)."""
 
     def is_leader(self) -> bool: ...
+    def lapsed(self) -> bool: ...
     def check(self) -> None: ...
 
 
@@ -196,6 +204,9 @@ class AlwaysLeader:
 
     def is_leader(self) -> bool:
         return True
+
+    def lapsed(self) -> bool:
+        return False
 
     def check(self) -> None:
         return None

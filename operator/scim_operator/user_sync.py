@@ -10,6 +10,7 @@ from scim_core.kube import patch_status
 
 from .cache import ClusterCache
 from .conditions import same_conditions, set_condition
+from .group_sync import LAPSE_RETRY_SECONDS
 from .leader import Leadership, NotLeader
 from .workqueue import Result
 
@@ -25,7 +26,7 @@ class UserSync:
     async def reconcile(self, key: UserKey) -> Result:
         """One user; dropped on a standby or before the cache is complete (both re-queue all)."""
         if not (self.cache.ready and self.leader.is_leader()):
-            return None
+            return LAPSE_RETRY_SECONDS if self.cache.ready and self.leader.lapsed() else None
         user = self.cache.users.get(key)
         if user is None or user["metadata"].get("deletionTimestamp"):
             return None
@@ -52,6 +53,6 @@ class UserSync:
         try:
             self.leader.check()
         except NotLeader:
-            return None
+            return LAPSE_RETRY_SECONDS if self.leader.lapsed() else None
         await patch_status(self.api, c.USER_PLURAL, key[0], key[1], patch)
         return None

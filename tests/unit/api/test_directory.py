@@ -35,3 +35,32 @@ def test_directory_ignores_late_events_after_own_delete() -> None:
     t.forget("g1", 12)
     t.put({"metadata": {"name": "g1", "resourceVersion": "11"}, "spec": {"displayName": "A"}})  # late
     assert "g1" not in t.by_id and t.lookup("displayName", "a") == set()
+
+
+def test_index_holds_one_id_or_a_set_and_drops_status() -> None:
+    """A value held by one object is stored as its id (no set per unique value); two objects
+    with the same value (case-insensitively) share a set until one goes."""
+    from scim_api.directory import Table
+
+    t = Table(("displayName",))
+
+    def put(name: str, display: str, rv: str) -> None:
+        t.put(
+            {
+                "metadata": {"name": name, "resourceVersion": rv},
+                "spec": {"displayName": display},
+                "status": {"x": 1},
+            }
+        )
+
+    put("g1", "Ops", "1")
+    put("g1", "Ops", "2")  # the same object again
+    assert t.lookup("displayName", "OPS") == {"g1"} and "status" not in t.by_id["g1"]
+    put("g2", "ops", "3")
+    put("g3", "ops", "4")
+    assert t.lookup("displayName", "ops") == {"g1", "g2", "g3"}
+    t.remove("g1")
+    t.remove("g2")
+    assert t.lookup("displayName", "ops") == {"g3"} and t.index["displayName"]["ops"] == "g3"
+    put("g3", "Dev", "5")
+    assert t.lookup("displayName", "ops") == set() and t.lookup("displayName", "dev") == {"g3"}

@@ -247,3 +247,23 @@ def test_namespace_deletion_queues_groups_of_selecting_workspaces_only() -> None
     cache.delete(NAMESPACES, {"metadata": {"name": "app"}})
     assert sorted(set(rec.groups)) == [("ns", "g1"), ("ns", "g2")]
     assert "app" not in cache.namespaces
+
+
+def test_a_relist_queues_only_what_it_changed() -> None:
+    """After 410 Gone each informer lists again: unchanged objects queue nothing (a fresh
+    change must not wait behind every group), changed and vanished ones queue as events."""
+
+    def at(o: dict[str, Any], rv: str) -> dict[str, Any]:
+        o["metadata"]["resourceVersion"] = rv
+        return o
+
+    rec = Recorder()
+    g1, g2, g3 = (at(group(n, "u1"), "1") for n in ("g1", "g2", "g3"))
+    cache = ready_cache(rec, **{c.GROUP_PLURAL: [g1, g2, g3], c.USER_PLURAL: [at(obj("u1"), "1")]})
+    rec.clear()
+    cache.replace_all(c.GROUP_PLURAL, [g1, at(group("g2", "u1", "u2"), "5")])  # g3 deleted meanwhile
+    assert sorted(rec.groups) == [("ns", "g2"), ("ns", "g3")]
+    assert ("ns", "g3") not in cache.groups and cache.group_members(("ns", "g2"))[-1] == {"value": "u2"}
+    rec.clear()
+    cache.replace_all(c.USER_PLURAL, [at(obj("u1"), "1")])
+    assert rec.groups == rec.users == []

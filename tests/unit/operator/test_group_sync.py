@@ -29,6 +29,9 @@ class Leader:
     def is_leader(self) -> bool:
         return self.leading
 
+    def lapsed(self) -> bool:
+        return False
+
     def check(self) -> None:
         self.checks += 1
         if not self.writes_allowed:

@@ -1,0 +1,55 @@
+"""The informer's pure parts: what a cache keeps of an object, and the retry delays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from scim_core.informer import RETRY_CAP, Slim, retry_delay
+
+
+def _group(name: str, *members: Any) -> dict[str, Any]:
+    raw = {
+        "apiVersion": "scim.optimaite.eu/v1alpha1",
+        "kind": "ScimGroup",
+        "metadata": {"name": name, "namespace": "ns", "managedFields": [{"manager": "x", "fieldsV1": {}}]},
+        "spec": {"displayName": name, "members": list(members)},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True", "message": "1 RoleBindings for 2 subjects"}]
+        },
+    }
+    loaded: dict[str, Any] = orjson.loads(orjson.dumps(raw))  # fresh strings, as from the wire
+    return loaded
+
+
+def test_slim_drops_managed_fields_and_shares_equal_members() -> None:
+    slim = Slim()
+    a = slim(_group("a", {"value": "u1"}, {"value": "u2", "display": "Two"}, "odd"))
+    b = slim(_group("b", {"value": "u1"}, {"value": "u2", "display": "Two"}, {"value": "u3", "n": 1}))
+    assert "managedFields" not in a["metadata"]
+    assert a["spec"]["members"] == [{"value": "u1"}, {"value": "u2", "display": "Two"}, "odd"]
+    assert a["spec"]["members"][0] is b["spec"]["members"][0]  # one dict per distinct member
+    assert a["spec"]["members"][1] is b["spec"]["members"][1]
+    assert b["spec"]["members"][2] == {"value": "u3", "n": 1}  # not all strings: kept as it is
+    assert a["status"]["conditions"][0]["message"] is b["status"]["conditions"][0]["message"]
+    assert a["metadata"]["namespace"] is b["metadata"]["namespace"]
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"metadata": {"name": "x"}},
+        {"metadata": {"name": "x"}, "spec": {"members": None}, "status": {"conditions": [1]}},
+    ],
+)
+def test_slim_leaves_objects_without_members_or_conditions_alone(obj: dict[str, Any]) -> None:
+    assert Slim()(dict(obj)) == obj
+
+
+@pytest.mark.parametrize(
+    ("failures", "delay"), [(0, 0.1), (1, 0.2), (2, 0.4), (3, 0.8), (4, RETRY_CAP), (500, RETRY_CAP)]
+)
+def test_retry_delay_doubles_to_a_one_second_cap(failures: int, delay: float) -> None:
+    assert retry_delay(failures) == pytest.approx(delay)
