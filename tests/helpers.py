@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from kubernetes import client
@@ -100,3 +102,29 @@ def create_user(
         c.GROUP, c.VERSION, namespace, c.USER_PLURAL, body
     )
     return result
+
+
+@contextmanager
+def health_probed(get_status: Callable[[], int], pause: float = 0.01) -> Iterator[list[float]]:
+    """Poll a health endpoint (``get_status`` returns its HTTP status) in a thread while the
+    block runs; yields the list of answer times, filled as the probe goes. Every answer
+    must be 200."""
+    times: list[float] = []
+    statuses: list[int] = []
+    done = threading.Event()
+
+    def probe() -> None:
+        while not done.is_set():
+            t0 = time.monotonic()
+            statuses.append(get_status())
+            times.append(time.monotonic() - t0)
+            time.sleep(pause)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        yield times
+    finally:
+        done.set()
+        prober.join()
+    assert set(statuses) <= {200}, sorted(set(statuses))

@@ -4,7 +4,6 @@ meanwhile)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from .conftest import ScimClient
-from .helpers import eventually
+from .helpers import eventually, health_probed
 from .idp_bodies import PATCH
 
 pytestmark = pytest.mark.cluster
@@ -124,25 +123,10 @@ def test_thousand_operation_patch_on_a_fifty_thousand_member_group(scim: ScimCli
     ]
     assert len(ops) == 1000
 
-    slowest: list[float] = []
-    done = threading.Event()
-
-    def probe() -> None:
-        while not done.is_set():
-            t0 = time.monotonic()
-            assert scim.tc.get("/healthz").status_code == 200
-            slowest.append(time.monotonic() - t0)
-            time.sleep(0.01)
-
-    prober = threading.Thread(target=probe)
-    prober.start()
-    try:
+    with health_probed(lambda: scim.tc.get("/healthz").status_code) as slowest:
         start = time.monotonic()
         r = _patch(scim, gid, *ops)
         elapsed = time.monotonic() - start
-    finally:
-        done.set()
-        prober.join()
     assert r.status_code == 204, r.text
     figures = f"PATCH {elapsed:.2f}s, slowest /healthz {max(slowest):.3f}s over {len(slowest)} probes"
     assert len(slowest) > 10 and max(slowest) < LIVENESS_TIMEOUT, figures

@@ -21,7 +21,7 @@ from scim_api.state import ApiState
 from scim_core import constants as c
 
 from .conftest import ScimClient
-from .helpers import create_workspace, custom, eventually
+from .helpers import create_workspace, custom, eventually, health_probed
 
 pytestmark = pytest.mark.cluster
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -460,19 +460,7 @@ def test_thousand_operation_patch_on_fifty_thousand_members(scim: ScimClient, ku
         _settled(kube, scim.namespace, gid)
         return elapsed
 
-    slowest: list[float] = []
-    done = threading.Event()
-
-    def probe() -> None:
-        while not done.is_set():
-            t0 = time.monotonic()
-            assert scim.tc.get("/healthz").status_code == 200
-            slowest.append(time.monotonic() - t0)
-            time.sleep(0.01)
-
-    prober = threading.Thread(target=probe)
-    prober.start()
-    try:
+    with health_probed(lambda: scim.tc.get("/healthz").status_code) as slowest:
         # spread: a fresh set of 500 every time, one in every hundred members
         spread = [patch(values[k::100], [f"new-{k}-{i:03d}" for i in range(500)]) for k in (1, 2)]
         # concentrated: 500 members of one shard out, 500 new in
@@ -481,9 +469,6 @@ def test_thousand_operation_patch_on_fifty_thousand_members(scim: ScimClient, ku
             first = INLINE_MAX_MEMBERS + k * 600  # all in the first shard, none removed yet
             out = [v for v in values[first : first + 600] if v in expected][:500]
             one_object.append(patch(out, [f"more-{k}-{i:03d}" for i in range(500)]))
-    finally:
-        done.set()
-        prober.join()
     figures = (
         f"spread PATCH {[round(t, 3) for t in spread]} s; one-object PATCH "
         f"{[round(t, 3) for t in one_object]} s; slowest /healthz {max(slowest):.3f} s"

@@ -22,6 +22,11 @@ DOMAIN = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 MAX_PATTERN_LENGTH = 256
 
 
+def _duration(description: str) -> Any:
+    """A ``DURATION`` string field (``90d``, ``24h``) with its description."""
+    return Field(pattern=DURATION, max_length=16, description=description)
+
+
 def _rules(*rules: tuple[str, str]) -> dict[str, Any]:
     """CEL validation rules attached to a schema node."""
     return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
@@ -99,38 +104,26 @@ class TokenSettings(_Model):
     lifetime: (
         Annotated[
             str,
-            Field(
-                pattern=DURATION,
-                max_length=16,
-                description=(
-                    "How long a token is valid, e.g. 90d, 2160h (at most "
-                    f"{MAX_DURATION_DAYS}d); the operator rotates it one gracePeriod before. "
-                    "Unset (the default): the token never expires; rotate it on request."
-                ),
+            _duration(
+                "How long a token is valid, e.g. 90d, 2160h (at most "
+                f"{MAX_DURATION_DAYS}d); the operator rotates it one gracePeriod before. "
+                "Unset (the default): the token never expires; rotate it on request."
             ),
         ]
         | None
     ) = None
     gracePeriod: Annotated[
         str,
-        Field(
-            pattern=DURATION,
-            max_length=16,
-            description=(
-                "How long the previous token stays valid after a rotation, at most (it is dropped "
-                "as soon as the IdP is seen using the new one); shorter than lifetime."
-            ),
+        _duration(
+            "How long the previous token stays valid after a rotation, at most (it is dropped "
+            "as soon as the IdP is seen using the new one); shorter than lifetime."
         ),
     ] = "24h"
     expiryWarning: Annotated[
         str,
-        Field(
-            pattern=DURATION,
-            max_length=16,
-            description=(
-                "With a lifetime: how long before a token the IdP may still use expires the "
-                "TokenExpiring condition turns True (and a Warning Event is posted)."
-            ),
+        _duration(
+            "With a lifetime: how long before a token the IdP may still use expires the "
+            "TokenExpiring condition turns True (and a Warning Event is posted)."
         ),
     ] = "14d"
 
@@ -257,13 +250,9 @@ class ScimWorkspaceSpec(_Model):
     idpSilenceAfter: (
         Annotated[
             str,
-            Field(
-                pattern=DURATION,
-                max_length=16,
-                description=(
-                    "The Synced condition turns False when the IdP has sent no request for this "
-                    "long (default: the operator's SCIM_IDP_SILENCE_SECONDS, 2h)."
-                ),
+            _duration(
+                "The Synced condition turns False when the IdP has sent no request for this "
+                "long (default: the operator's SCIM_IDP_SILENCE_SECONDS, 2h)."
             ),
         ]
         | None
