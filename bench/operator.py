@@ -302,6 +302,7 @@ def main() -> None:
                 }
             }
             assert authz.create_subject_access_review(review).status.allowed
+            results["offboarding_started_at"] = datetime.now(UTC).isoformat()  # to read the logs by
             t0 = time.monotonic()
             client.CustomObjectsApi(kube).patch_namespaced_custom_object(
                 c.GROUP, c.VERSION, NS, c.USER_PLURAL, STAR, {"spec": {"active": False}}

@@ -4,7 +4,8 @@ nothing is read from the environment outside ``main.py``.
 
     settings ─► ApiClient ─► work queues ─► ClusterCache (feeds the queues)
              ─► LeaderElector (Lease; on takeover: cache.requeue_all)
-             ─► GroupSync / UserSync / WorkspaceSync (cache + leader)
+             ─► Revoker (offboarding fast path, fed by the cache through its own queue)
+             ─► GroupSync (waits while the Revoker writes) / UserSync / WorkspaceSync
              ─► informers (cache, token Secrets by label) ─► Kopf (login, liveness)
 """
 
@@ -30,6 +31,7 @@ from .cache import BINDINGS, NAMESPACES, ClusterCache, GroupKey
 from .group_sync import GroupSync
 from .handlers import build_registry, kopf_settings
 from .leader import LeaderElector
+from .revocation import Revoker
 from .settings import OperatorSettings
 from .token_secrets import TokenSecretEvents, token_secret_informer
 from .user_sync import UserKey, UserSync
@@ -63,9 +65,11 @@ class Operator:
     leader: LeaderElector
     cache: ClusterCache
     groups: WorkQueue[GroupKey]
+    revocations: WorkQueue[UserKey]
     users: WorkQueue[UserKey]
     workspaces: WorkQueue[WorkspaceKey]
     group_sync: GroupSync
+    revoker: Revoker
     user_sync: UserSync
     workspace_sync: WorkspaceSync
     informers: list[Informer]
@@ -75,6 +79,7 @@ class Operator:
         for informer in self.informers:
             informer.start()
         self.groups.start(self.group_sync.reconcile)
+        self.revocations.start(self.revoker.revoke)
         self.users.start(self.user_sync.reconcile)
         self.workspaces.start(self.workspace_sync.reconcile)
         self.leader.start()
@@ -89,7 +94,7 @@ class Operator:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for queue in (self.groups, self.users, self.workspaces):
+        for queue in (self.revocations, self.groups, self.users, self.workspaces):
             await queue.stop()
         await self.leader.stop(release=True)  # after the workers: nothing writes past the release
         for informer in self.informers:
@@ -117,11 +122,19 @@ async def build(settings: OperatorSettings) -> Operator:
         retries=metrics.QUEUE_RETRIES.labels("groups"),
         depth=metrics.QUEUE_DEPTH,
     )
+    revocations: WorkQueue[UserKey] = WorkQueue(
+        "revocations", workers=2, retries=metrics.QUEUE_RETRIES.labels("revocations")
+    )
     users: WorkQueue[UserKey] = WorkQueue("users", workers=2, retries=metrics.QUEUE_RETRIES.labels("users"))
     workspaces: WorkQueue[WorkspaceKey] = WorkQueue(
         "workspaces", workers=2, retries=metrics.QUEUE_RETRIES.labels("workspaces")
     )
-    cache = ClusterCache(on_change=groups.add, on_user_change=users.add, on_workspace_change=workspaces.add)
+    cache = ClusterCache(
+        on_change=groups.add,
+        on_user_change=users.add,
+        on_workspace_change=workspaces.add,
+        on_revoke=revocations.add,
+    )
     leader = LeaderElector(
         api,
         name=settings.lease_name,
@@ -136,15 +149,18 @@ async def build(settings: OperatorSettings) -> Operator:
         *cluster_informers(api, cache),
         token_secret_informer(api, TokenSecretEvents(workspaces.add)),
     ]
+    revoker = Revoker(api, settings, cache, leader, requeue=groups.add)
     return Operator(
         settings=settings,
         api=api,
         leader=leader,
         cache=cache,
         groups=groups,
+        revocations=revocations,
         users=users,
         workspaces=workspaces,
-        group_sync=GroupSync(api, settings, cache, leader),
+        group_sync=GroupSync(api, settings, cache, leader, hold=revoker.wait_idle),
+        revoker=revoker,
         user_sync=UserSync(api, cache, leader),
         workspace_sync=WorkspaceSync(
             api, cache, leader, idp_silence=timedelta(seconds=settings.idp_silence_seconds)

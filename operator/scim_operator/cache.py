@@ -45,8 +45,12 @@ class ClusterCache:
         on_change: Callable[[GroupKey], None] = lambda key: None,
         on_user_change: Callable[[tuple[str, str]], None] = lambda key: None,
         on_workspace_change: Callable[[tuple[str, str]], None] = lambda key: None,
+        on_revoke: Callable[[tuple[str, str]], None] | None = None,
     ) -> None:
         self.on_change = on_change
+        #: An existing user changed or went: instead of queueing their groups, hand the user
+        #: to the revocation fast path, which queues the groups once it is done (``Revoker``).
+        self.on_revoke = on_revoke
         self.on_user_change = on_user_change
         self.on_workspace_change = on_workspace_change
         self.synced: set[str] = set()
@@ -189,7 +193,7 @@ class ClusterCache:
             old = self.users.get((ns, name))
             self.users[(ns, name)] = obj
             if old is None or _essence(old) != _essence(obj):
-                affected = [(ns, g) for g in self.member_groups.get((ns, name), ())]
+                affected = self._user_groups(ns, name, revoke=old is not None and notify)
                 if notify and self.ready:
                     self.on_user_change((ns, name))
         elif plural == c.GROUP_PLURAL:
@@ -226,7 +230,7 @@ class ClusterCache:
             affected = self.groups_in(ns)
         elif plural == c.USER_PLURAL:
             self.users.pop((ns, name), None)
-            affected = [(ns, g) for g in self.member_groups.get((ns, name), ())]
+            affected = self._user_groups(ns, name, revoke=notify)
         elif plural == c.GROUP_PLURAL:
             old = self.groups.pop((ns, name), None)
             self._membership(ns, name, old, None, notify)
@@ -246,6 +250,14 @@ class ClusterCache:
                 affected = [owner]
         if notify and self.ready:
             self._notify(affected)
+
+    def _user_groups(self, namespace: str, name: str, revoke: bool) -> list[GroupKey]:
+        """The groups a user's change affects; none when the revocation fast path takes the
+        change (it queues them itself, after its removals)."""
+        if revoke and self.ready and self.on_revoke is not None:
+            self.on_revoke((namespace, name))
+            return []
+        return [(namespace, g) for g in self.member_groups.get((namespace, name), ())]
 
     @staticmethod
     def _binding_owner(obj: Obj) -> GroupKey | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -23,7 +23,8 @@ from .cache import ClusterCache, GroupKey
 from .conditions import same_conditions, set_condition
 from .events import post_event
 from .leader import Leadership, NotLeader
-from .rbac import UNRESOLVED_SAMPLE, Plan, binding_differs, needs_finalizer, plan_group
+from .planning import plan_cached_group
+from .rbac import UNRESOLVED_SAMPLE, Plan, binding_differs, needs_finalizer
 from .settings import OperatorSettings
 from .workqueue import Result
 
@@ -39,12 +40,20 @@ LAPSE_RETRY_SECONDS = 0.2
 
 class GroupSync:
     def __init__(
-        self, api: client.ApiClient, settings: OperatorSettings, cache: ClusterCache, leader: Leadership
+        self,
+        api: client.ApiClient,
+        settings: OperatorSettings,
+        cache: ClusterCache,
+        leader: Leadership,
+        hold: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.api = api
         self.settings = settings
         self.cache = cache
         self.leader = leader
+        #: awaited before each reconcile: while access is being revoked (``Revoker``), its
+        #: writes go first and the reconciles' status writes wait (offboarding's critical path)
+        self.hold = hold
         #: per group: (managed RoleBindings, unresolved members), for the gauges
         self._tally: dict[GroupKey, tuple[int, int]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -82,6 +91,8 @@ class GroupSync:
             metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
 
     async def _reconcile(self, key: GroupKey) -> Result:
+        if self.hold is not None:
+            await self.hold()
         namespace, name = key
         group = self.cache.groups.get(key)
         existing = dict(self.cache.bindings.get(key, {}))
@@ -92,23 +103,7 @@ class GroupSync:
                 await self._finalize(group)
             self._count(key, 0, 0)
             return None
-        spec = dict(group.get("spec") or {})
-        members = self.cache.group_members(key)
-        users: dict[str, Any] = {}
-        for m in members:
-            user = self.cache.users.get((namespace, str(m.get("value"))))
-            if user is not None:
-                users[str(m["value"])] = dict(user.get("spec") or {})
-        plan = plan_group(
-            namespace,
-            name,
-            {**spec, "members": members},
-            self.cache.workspace_spec(namespace),
-            users,
-            self.cache.namespaces,
-            self.settings.allowed_cluster_roles,
-            self.settings.allowed_roles,
-        )
+        members, plan = plan_cached_group(self.cache, self.settings, key, group)
         event_body = {
             "apiVersion": c.API_VERSION,
             "kind": c.GROUP_KIND,

@@ -299,3 +299,42 @@ def binding_differs(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> 
     ]
     want_owners = [(o["uid"], o["kind"]) for o in desired["metadata"].get("ownerReferences", [])]
     return owners != want_owners
+
+
+def revocation_patch(live: Mapping[str, Any], keep: frozenset[str]) -> list[dict[str, Any]]:
+    """A JSON patch removing from a live RoleBinding every subject that is not a ``User`` in
+    ``keep``, or ``[]`` when none is to go. Each removal is guarded by a ``test`` of the exact
+    subject at that index (highest index first, so earlier indices stay valid): if the binding
+    changed since it was read, the API server refuses the whole patch and nothing is half
+    applied (the group's reconcile then rewrites it). Only removals: this never grants."""
+    ops: list[dict[str, Any]] = []
+    subjects = list(live.get("subjects") or [])
+    for index in range(len(subjects) - 1, -1, -1):
+        subject = subjects[index]
+        if subject.get("kind") == "User" and subject.get("name") in keep:
+            continue
+        ops.append({"op": "test", "path": f"/subjects/{index}", "value": subject})
+        ops.append({"op": "remove", "path": f"/subjects/{index}"})
+    return ops
+
+
+def revocations(
+    plan: Plan, live: Mapping[tuple[str, str], Mapping[str, Any]]
+) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """(namespace, name, JSON patch) for each live binding of a group that names someone its
+    plan no longer grants that role: the removals a reconcile would make, without its
+    additions. A binding the plan no longer wants, or wants with another role, loses every
+    subject (the reconcile deletes or recreates it)."""
+    wanted = {(b.namespace, b.name): b for b in plan.bindings}
+    out: list[tuple[str, str, list[dict[str, Any]]]] = []
+    for (namespace, name), binding in sorted(live.items()):
+        desired = wanted.get((namespace, name))
+        same_role = desired is not None and (binding.get("roleRef") or {}) == {
+            "apiGroup": RBAC_API,
+            "kind": desired.role_kind,
+            "name": desired.role_name,
+        }
+        keep = frozenset(desired.subjects) if desired is not None and same_role else frozenset()
+        if ops := revocation_patch(binding, keep):
+            out.append((namespace, name, ops))
+    return out

@@ -1,0 +1,127 @@
+"""The offboarding fast path (``scim_operator.revocation``) against the real control plane:
+a deactivated user is removed from every binding of their groups by guarded JSON patches
+ahead of the reconciles, a reactivation brings them back, and a guarded patch of a binding
+that changed meanwhile is refused whole by the API server (nothing half applied)."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from scim_core import constants as c
+from scim_operator import metrics
+from scim_operator.rbac import RBAC_API, revocation_patch
+
+from .helpers import create_user, create_workspace, custom, eventually
+
+pytestmark = pytest.mark.cluster
+GROUPS = 12
+
+
+def _allowed(kube: client.ApiClient, user: str, namespace: str) -> bool:
+    review = client.V1SubjectAccessReview(
+        spec=client.V1SubjectAccessReviewSpec(
+            user=user,
+            resource_attributes=client.V1ResourceAttributes(namespace=namespace, verb="get", resource="pods"),
+        )
+    )
+    return bool(client.AuthorizationV1Api(kube).create_subject_access_review(review).status.allowed)
+
+
+def _revoked_writes() -> float:
+    return float(metrics.WRITES.labels("revoked")._value.get())
+
+
+def test_deactivation_is_revoked_at_once_and_reactivation_restores(
+    kube: client.ApiClient, namespace: str, operator_running: None
+) -> None:
+    create_workspace(
+        kube,
+        namespace,
+        roleMappings=[{"name": "all", "groups": {"pattern": "team-.*"}, "clusterRole": "view"}],
+    )
+    create_user(kube, namespace, "usr-leaver", "leaver@example.com")
+    create_user(kube, namespace, "usr-stayer", "stayer@example.com")
+    for i in range(GROUPS):
+        custom(kube).create_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, {
+            "apiVersion": c.API_VERSION, "kind": c.GROUP_KIND, "metadata": {"name": f"grp-{i:02d}"},
+            "spec": {"displayName": f"team-{i:02d}", "members": [{"value": "usr-leaver"}, {"value": "usr-stayer"}]},
+        })  # fmt: skip
+    rbac = client.RbacAuthorizationV1Api(kube)
+
+    def subjects() -> list[set[str]]:
+        return [
+            {s.name for s in rb.subjects or []} for rb in rbac.list_namespaced_role_binding(namespace).items
+        ]
+
+    both = {"leaver@example.com", "stayer@example.com"}
+    eventually(lambda: len(subjects()) == GROUPS and all(s == both for s in subjects()), timeout=60)
+    assert _allowed(kube, "leaver@example.com", namespace)
+    before = _revoked_writes()
+
+    def set_active(active: bool) -> None:
+        custom(kube).patch_namespaced_custom_object(
+            c.GROUP, c.VERSION, namespace, c.USER_PLURAL, "usr-leaver", {"spec": {"active": active}}
+        )
+
+    set_active(False)
+    eventually(lambda: not _allowed(kube, "leaver@example.com", namespace), timeout=30)
+    eventually(lambda: all(s == {"stayer@example.com"} for s in subjects()), timeout=30)
+    assert len(subjects()) == GROUPS  # one subject out, the bindings stay
+    assert _allowed(kube, "stayer@example.com", namespace)
+    # the removals were the fast path's JSON patches (a binding the operator had not cached yet
+    # when the user changed is left to its reconcile), and the user's Event says how many
+    revoked = _revoked_writes() - before
+    assert 0 < revoked <= GROUPS
+
+    def revoked_event() -> str | None:
+        events = (
+            client.CoreV1Api(kube)
+            .list_namespaced_event(
+                namespace, field_selector="involvedObject.name=usr-leaver,reason=AccessRevoked"
+            )
+            .items
+        )
+        return events[0].message if events else None
+
+    assert eventually(revoked_event) == f"Removed from {int(revoked)} RoleBindings"
+
+    set_active(True)
+    eventually(lambda: _allowed(kube, "leaver@example.com", namespace), timeout=30)
+    eventually(lambda: len(subjects()) == GROUPS and all(s == both for s in subjects()), timeout=30)
+
+
+def test_a_guarded_removal_of_a_changed_binding_is_refused_whole(
+    kube: client.ApiClient, namespace: str
+) -> None:
+    """Not labelled as ours, so no operator touches it: only the API server's JSON patch."""
+    rbac = client.RbacAuthorizationV1Api(kube)
+
+    def user(name: str) -> dict[str, str]:
+        return {"kind": "User", "apiGroup": RBAC_API, "name": name}
+
+    body = {
+        "metadata": {"name": "hand-made"},
+        "roleRef": {"apiGroup": RBAC_API, "kind": "ClusterRole", "name": "view"},
+        "subjects": [user("a"), user("leaver"), user("b")],
+    }
+    read = rbac.create_namespaced_role_binding(namespace, body)
+    ops = revocation_patch(kube.sanitize_for_serialization(read), frozenset({"a", "b"}))
+    # someone inserts a subject first: the indices moved, the guard fails, nothing is removed
+    rbac.patch_namespaced_role_binding(
+        "hand-made", namespace, [{"op": "add", "path": "/subjects/0", "value": user("z")}]
+    )
+    with pytest.raises(ApiException) as refused:
+        rbac.patch_namespaced_role_binding("hand-made", namespace, ops)
+    assert refused.value.status == 422
+    live = rbac.read_namespaced_role_binding("hand-made", namespace)
+    assert [s.name for s in live.subjects] == ["z", "a", "leaver", "b"]
+    # planned again from what is there now, it applies
+    ops = revocation_patch(kube.sanitize_for_serialization(live), frozenset({"a", "b", "z"}))
+    rbac.patch_namespaced_role_binding("hand-made", namespace, ops)
+    assert [s.name for s in rbac.read_namespaced_role_binding("hand-made", namespace).subjects] == [
+        "z",
+        "a",
+        "b",
+    ]
