@@ -161,7 +161,7 @@ async def build(settings: OperatorSettings) -> Operator:
         workspaces=workspaces,
         group_sync=GroupSync(api, settings, cache, leader, hold=revoker.wait_idle),
         revoker=revoker,
-        user_sync=UserSync(api, cache, leader),
+        user_sync=UserSync(api, cache, leader, hold=revoker.wait_idle),
         workspace_sync=WorkspaceSync(
             api, cache, leader, idp_silence=timedelta(seconds=settings.idp_silence_seconds)
         ),

@@ -87,8 +87,6 @@ class Revoker:
                     log.info("revoked: %s/%s, %d RoleBindings of %d groups patched in %.3f s", namespace,
                              name, removed, len(groups), time.monotonic() - started)  # fmt: skip
                     await self._event(user, removed)
-        except NotLeader:
-            pass  # the next leader reconciles every group
         except Exception:
             log.exception("revocation fast path for %s/%s failed; the reconciles follow", namespace, name)
         finally:

@@ -3,6 +3,8 @@ Written only when it changes, so a restart writes nothing; only by the leader.""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from kubernetes_asyncio import client
 
 from scim_core import constants as c
@@ -18,15 +20,24 @@ UserKey = tuple[str, str]
 
 
 class UserSync:
-    def __init__(self, api: client.ApiClient, cache: ClusterCache, leader: Leadership) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        cache: ClusterCache,
+        leader: Leadership,
+        hold: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.api = api
         self.cache = cache
         self.leader = leader
+        self.hold = hold  # as GroupSync's: a revocation's patches go first
 
     async def reconcile(self, key: UserKey) -> Result:
         """One user; dropped on a standby or before the cache is complete (both re-queue all)."""
         if not (self.cache.ready and self.leader.is_leader()):
             return LAPSE_RETRY_SECONDS if self.cache.ready and self.leader.lapsed() else None
+        if self.hold is not None:
+            await self.hold()
         user = self.cache.users.get(key)
         if user is None or user["metadata"].get("deletionTimestamp"):
             return None
