@@ -69,7 +69,9 @@ class Revoker:
         self._idle.set()
 
     async def wait_idle(self) -> None:
-        """Return once no revocation is in flight (group reconciles wait for this)."""
+        """Return once no revocation's patches are in flight (group and user reconciles wait
+        for this). Only while patches are in flight: planning is synchronous, and a user change
+        that removes nobody holds nothing, so a stream of such changes cannot starve them."""
         await self._idle.wait()
 
     async def revoke(self, user: UserKey) -> Result:
@@ -77,8 +79,6 @@ class Revoker:
         those groups. On a standby, or before the cache is complete, only the queueing."""
         namespace, name = user
         groups = sorted((namespace, g) for g in self.cache.member_groups.get(user, ()))
-        self._running += 1
-        self._idle.clear()
         started = time.monotonic()
         try:
             if self.cache.ready and self.leader.is_leader():
@@ -90,9 +90,6 @@ class Revoker:
         except Exception:
             log.exception("revocation fast path for %s/%s failed; the reconciles follow", namespace, name)
         finally:
-            self._running -= 1
-            if not self._running:
-                self._idle.set()
             for key in groups:
                 self.requeue(key)
         return None
@@ -106,8 +103,17 @@ class Revoker:
             _, plan = plan_cached_group(self.cache, self.settings, key, group)
             patches += revocations(plan, self.cache.bindings.get(key, {}))
         log.debug("revocation planned: %d patches for %d groups", len(patches), len(groups))
-        done = await asyncio.gather(*(self._patch(ns, name, ops) for ns, name, ops in patches),
-                                    return_exceptions=True)  # fmt: skip
+        if not patches:
+            return 0  # nothing held: a user change that takes nobody's access away waits for nothing
+        self._running += 1
+        self._idle.clear()
+        try:
+            done = await asyncio.gather(*(self._patch(ns, name, ops) for ns, name, ops in patches),
+                                        return_exceptions=True)  # fmt: skip
+        finally:
+            self._running -= 1
+            if not self._running:
+                self._idle.set()
         for outcome in done:
             if isinstance(outcome, BaseException) and not isinstance(outcome, NotLeader):
                 log.warning("a revocation patch failed (the reconcile follows): %r", outcome)
