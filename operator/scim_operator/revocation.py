@@ -39,7 +39,7 @@ from .workqueue import Result
 log = logging.getLogger(__name__)
 UserKey = tuple[str, str]
 #: Binding patches in flight at once: the API client's pool (64 connections). 100 JSON patches
-#: took 0.75 s with 100 in flight, 1.0-1.5 s with 32 and 1.0-1.3 s with 4 (load 7, /tmp micro-bench).
+#: took 0.75 s with 100 in flight, 1.0-1.5 s with 32 and 1.0-1.3 s with 4 (docs/benchmarks.md).
 REVOKE_CONCURRENCY = 64
 #: A patch taking longer is abandoned (the reconcile that follows does the work).
 PATCH_TIMEOUT_SECONDS = 10

@@ -11,11 +11,13 @@ import pytest
 
 from scim_core import constants as c
 from scim_operator.cache import BINDINGS, KINDS, ClusterCache
+from scim_operator.group_sync import GroupSync
 from scim_operator.rbac import RBAC_API
 from scim_operator.revocation import Revoker
 from scim_operator.settings import OperatorSettings
+from scim_operator.user_sync import UserSync
 
-from .test_group_sync import Leader, NoApi
+from .test_group_sync import Leader, NoApi, cache
 
 
 def offboarded_cache() -> ClusterCache:
@@ -68,3 +70,22 @@ async def test_no_write_without_the_lease_and_the_groups_are_queued_anyway(
     assert leader.checks == checks  # one per planned patch, refused before any request
     assert queued == [("ns", "g1"), ("ns", "g2")]
     await asyncio.wait_for(revoker.wait_idle(), timeout=1)
+
+
+async def test_group_and_user_reconciles_wait_for_the_hold() -> None:
+    """What the Revoker's ``wait_idle`` is given to: nothing is written until it lets go."""
+    gate = asyncio.Event()
+
+    async def hold() -> None:
+        await gate.wait()
+
+    leader = Leader(True, writes_allowed=False)  # the first write would be counted
+    cc = cache(True)
+    settings = OperatorSettings.from_env({})
+    groups = asyncio.create_task(GroupSync(NoApi(), settings, cc, leader, hold=hold).reconcile(("ns", "g")))  # type: ignore[arg-type]
+    users = asyncio.create_task(UserSync(NoApi(), cc, leader, hold=hold).reconcile(("ns", "u1")))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    assert not groups.done() and not users.done() and leader.checks == 0
+    gate.set()
+    assert await groups is None and await users is None
+    assert leader.checks == 2  # each went on to its status write
