@@ -29,6 +29,22 @@ def _essence(obj: Obj) -> tuple[Any, ...]:
     return (obj.get("spec"), md.get("uid"), md.get("deletionTimestamp"), tuple(md.get("finalizers") or ()))
 
 
+#: The ScimUser fields an RBAC subject is made of (``rbac.subject_for``; ``id`` never changes).
+SUBJECT_FIELDS = ("subject", "userName", "externalId", "emails")
+
+
+def may_lose_access(old: Obj, new: Obj | None) -> bool:
+    """Can this change of an existing user take access away: deleted, deactivated, or a field
+    their subject is made of changed? Only then does the revocation fast path plan their
+    groups (a profile change of a user in a 50,000-member group must not plan it each time)."""
+    if new is None:
+        return True
+    before, after = old.get("spec") or {}, new.get("spec") or {}
+    if before.get("active", True) and not after.get("active", True):
+        return True
+    return any(before.get(f) != after.get(f) for f in SUBJECT_FIELDS)
+
+
 def _rv(obj: Obj) -> str | None:
     rv: str | None = obj["metadata"].get("resourceVersion")
     return rv
@@ -48,8 +64,9 @@ class ClusterCache:
         on_revoke: Callable[[tuple[str, str]], None] | None = None,
     ) -> None:
         self.on_change = on_change
-        #: An existing user changed or went: instead of queueing their groups, hand the user
-        #: to the revocation fast path, which queues the groups once it is done (``Revoker``).
+        #: An existing user went, or changed in a way that may take access away
+        #: (``may_lose_access``): instead of queueing their groups, hand the user to the
+        #: revocation fast path, which queues the groups once it is done (``Revoker``).
         self.on_revoke = on_revoke
         self.on_user_change = on_user_change
         self.on_workspace_change = on_workspace_change
@@ -193,7 +210,9 @@ class ClusterCache:
             old = self.users.get((ns, name))
             self.users[(ns, name)] = obj
             if old is None or _essence(old) != _essence(obj):
-                affected = self._user_groups(ns, name, revoke=old is not None and notify)
+                affected = self._user_groups(
+                    ns, name, revoke=notify and old is not None and may_lose_access(old, obj)
+                )
                 if notify and self.ready:
                     self.on_user_change((ns, name))
         elif plural == c.GROUP_PLURAL:

@@ -9,7 +9,7 @@ import jsonpatch
 import pytest
 
 from scim_core import constants as c
-from scim_operator.cache import KINDS, ClusterCache
+from scim_operator.cache import KINDS, ClusterCache, may_lose_access
 from scim_operator.rbac import RBAC_API, Plan, plan_group, revocation_patch, revocations
 
 VIEW = {"apiGroup": RBAC_API, "kind": "ClusterRole", "name": "view"}
@@ -128,7 +128,7 @@ def cache_with(rec: Recorder, revoke: bool) -> ClusterCache:
 
 
 @pytest.mark.parametrize("revoke", [True, False])
-@pytest.mark.parametrize("change", ["deactivated", "deleted", "created"])
+@pytest.mark.parametrize("change", ["deactivated", "deleted", "created", "profile"])
 def test_an_existing_users_change_goes_to_the_fast_path_which_queues_the_groups(
     revoke: bool, change: str
 ) -> None:
@@ -139,6 +139,11 @@ def test_an_existing_users_change_goes_to_the_fast_path_which_queues_the_groups(
                                      "spec": {"active": False}})  # fmt: skip
     elif change == "deleted":
         cache.delete(c.USER_PLURAL, {"metadata": {"name": "u1", "namespace": "ns"}})
+    elif change == "profile":  # nothing their access depends on: straight to the reconciles
+        cache.upsert(c.USER_PLURAL, {"metadata": {"name": "u1", "namespace": "ns", "uid": "1"},
+                                     "spec": {"displayName": "U1"}})  # fmt: skip
+        assert rec.revoked == [] and sorted(rec.groups) == [("ns", "g1"), ("ns", "g2")]
+        return
     else:  # a new user can lose nobody anything: straight to the reconciles
         cache.upsert(c.GROUP_PLURAL, {"metadata": {"name": "g3", "namespace": "ns", "uid": "g3"},
                                       "spec": {"members": [{"value": "u2"}]}})  # fmt: skip
@@ -151,3 +156,23 @@ def test_an_existing_users_change_goes_to_the_fast_path_which_queues_the_groups(
         assert cache.member_groups[("ns", "u1")] == {"g1", "g2"}  # what it reads
     else:
         assert sorted(rec.groups) == [("ns", "g1"), ("ns", "g2")]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "loses"),
+    [
+        ({"userName": "a"}, None, True),  # deleted
+        ({"userName": "a"}, {"userName": "a", "active": False}, True),
+        ({"userName": "a", "active": True}, {"userName": "a", "active": False}, True),
+        ({"userName": "a", "active": False}, {"userName": "a", "active": True}, False),  # reactivated
+        ({"userName": "a", "active": False}, {"userName": "a", "active": False, "title": "x"}, False),
+        ({"userName": "a"}, {"userName": "a", "displayName": "A", "title": "x"}, False),  # profile only
+        ({"userName": "a"}, {"userName": "b"}, True),
+        ({"userName": "a", "externalId": "1"}, {"userName": "a", "externalId": "2"}, True),
+        ({"userName": "a"}, {"userName": "a", "emails": [{"value": "a@x"}]}, True),
+        ({"userName": "a"}, {"userName": "a", "subject": "oidc:a"}, True),
+    ],
+)
+def test_may_lose_access(before: dict[str, Any], after: dict[str, Any] | None, loses: bool) -> None:
+    new = None if after is None else {"metadata": {"name": "u"}, "spec": after}
+    assert may_lose_access({"metadata": {"name": "u"}, "spec": before}, new) is loses
