@@ -40,6 +40,18 @@ WRITE_ATTEMPTS = 5
 CONFLICT = 409
 
 
+@dataclass(frozen=True)
+class Answered:
+    """One answered request of a workspace's IdP, as the trace counts it."""
+
+    ref: WorkspaceRef
+    fingerprint: str | None  # of the token it came with
+    method: str
+    status: int
+    scim_type: str | None = None
+    detail: str | None = None
+
+
 @dataclass
 class _Pending:
     """What one workspace's IdP did since this replica last reported it."""
@@ -73,32 +85,26 @@ class IdpTrace:
         self._clock = clock
         self._pending: dict[WorkspaceRef, _Pending] = {}
 
-    def record(
-        self,
-        ref: WorkspaceRef,
-        fingerprint: str | None,
-        method: str,
-        status: int,
-        scim_type: str | None,
-        detail: str | None,
-        now: datetime,
-        known_tokens: set[str],
-    ) -> bool:
+    def record(self, a: Answered, now: datetime, known_tokens: set[str]) -> bool:
         """Count one answered request; True when the workspace should be reported now (a
         fingerprint neither in ``known_tokens`` nor reported before)."""
-        p = self._pending.setdefault(ref, _Pending())
+        p = self._pending.setdefault(a.ref, _Pending())
         p.requests += 1
         p.last_request = now
-        if status >= 400:
+        if a.status >= 400:
             p.errors += 1
-            p.last_error = {"time": format_utc(now), "status": status, "detail": (detail or "")[:MAX_DETAIL]}
-            if scim_type:
-                p.last_error["scimType"] = scim_type
-        elif method in WRITE_METHODS:
+            p.last_error = {
+                "time": format_utc(now),
+                "status": a.status,
+                "detail": (a.detail or "")[:MAX_DETAIL],
+            }
+            if a.scim_type:
+                p.last_error["scimType"] = a.scim_type
+        elif a.method in WRITE_METHODS:
             p.last_write = now
-        if fingerprint is not None:
-            p.tokens[fingerprint] = now
-            if fingerprint not in known_tokens and fingerprint not in p.reported_tokens:
+        if a.fingerprint is not None:
+            p.tokens[a.fingerprint] = now
+            if a.fingerprint not in known_tokens and a.fingerprint not in p.reported_tokens:
                 p.urgent = True
         return p.urgent or self._clock() - p.reported_at >= self.interval
 
@@ -182,21 +188,10 @@ class TraceWriter:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
 
-    def record(
-        self,
-        ref: WorkspaceRef,
-        fingerprint: str | None,
-        method: str,
-        status: int,
-        scim_type: str | None,
-        detail: str | None,
-    ) -> None:
-        workspace = self.directory.workspaces.get((ref.namespace, ref.name))
-        now = datetime.now(UTC)
-        if self.trace.record(
-            ref, fingerprint, method, status, scim_type, detail, now, known_tokens(workspace)
-        ):
-            self._schedule(ref)
+    def record(self, answered: Answered) -> None:
+        workspace = self.directory.workspaces.get((answered.ref.namespace, answered.ref.name))
+        if self.trace.record(answered, datetime.now(UTC), known_tokens(workspace)):
+            self._schedule(answered.ref)
 
     def _schedule(self, ref: WorkspaceRef) -> None:
         if ref in self._in_flight:
