@@ -82,6 +82,12 @@ def _sample(tc: TestClient, name: str, **labels: str) -> float:
     return float(value or 0.0)
 
 
+def _answered(tc: TestClient, workspace: str, method: str, route: str, status: int) -> float:
+    """``scim_api_requests_total`` for one workspace, method, route template and status."""
+    labels = {"workspace": workspace, "method": method, "route": route, "status": str(status)}
+    return _sample(tc, "scim_api_requests_total", **labels)
+
+
 def _writes(tc: TestClient) -> float:
     return _sample(tc, "scim_api_workspace_status_writes_total", result="ok")
 
@@ -113,37 +119,10 @@ def test_metrics_by_workspace_route_template_and_status(
     refused = _sample(tc, "scim_api_refused_requests_total", status="401")
     assert tc.get(f"{BASE}/Groups", headers=_h("scim_not-a-token")).status_code == 401
 
-    assert (
-        _sample(
-            tc, "scim_api_requests_total", workspace=namespace, method="GET", route=GROUP_ROUTE, status="404"
-        )
-        == 1
-    )
-    assert (
-        _sample(
-            tc,
-            "scim_api_requests_total",
-            workspace=namespace,
-            method="POST",
-            route="/Groups",
-            status="201",
-        )
-        == 1
-    )
-    assert (
-        _sample(
-            tc,
-            "scim_api_requests_total",
-            workspace=namespace,
-            method="PATCH",
-            route=GROUP_ROUTE,
-            status="204",
-        )
-        == 1
-    )
-    assert (
-        _sample(tc, "scim_api_requests_total", workspace="", method="GET", route="/Groups", status="401") >= 1
-    )
+    assert _answered(tc, namespace, "GET", GROUP_ROUTE, 404) == 1
+    assert _answered(tc, namespace, "POST", "/Groups", 201) == 1
+    assert _answered(tc, namespace, "PATCH", GROUP_ROUTE, 204) == 1
+    assert _answered(tc, "", "GET", "/Groups", 401) >= 1
     assert _sample(tc, "scim_api_refused_requests_total", status="401") == refused + 1
     assert _sample(tc, "scim_api_patch_operations_total", workspace=namespace, resource="Groups") == 2
     assert _sample(tc, "scim_api_request_duration_seconds_count", method="PATCH", route=GROUP_ROUTE) >= 1
