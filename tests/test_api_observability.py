@@ -368,25 +368,33 @@ def _usage_kept(events: list[dict[str, Any]]) -> list[str]:
 def _statuses(kube: client.ApiClient, namespace: str) -> Iterator[list[dict[str, Any]]]:
     """The status of the workspace ``ws`` now, then every one the watch shows while the
     block runs."""
-    w = kube_watch.Watch()
     now = get_workspace(kube, namespace)
-    rv = now["metadata"]["resourceVersion"]
     seen: list[dict[str, Any]] = [dict(now.get("status") or {})]
+    done = threading.Event()
+    errors: list[BaseException] = []
 
     def follow() -> None:
-        for event in w.stream(
-            custom(kube).list_namespaced_custom_object, c.GROUP, c.VERSION, namespace, c.WORKSPACE_PLURAL,
-            field_selector="metadata.name=ws", resource_version=rv, timeout_seconds=120,
-        ):  # fmt: skip
-            seen.append(dict(event["object"].get("status") or {}))
+        last = now["metadata"]["resourceVersion"]
+        try:
+            while not done.is_set():  # short watches, resumed: the thread ends with the block
+                for event in kube_watch.Watch().stream(
+                    custom(kube).list_namespaced_custom_object, c.GROUP, c.VERSION, namespace,
+                    c.WORKSPACE_PLURAL, field_selector="metadata.name=ws", resource_version=last,
+                    timeout_seconds=1,
+                ):  # fmt: skip
+                    seen.append(dict(event["object"].get("status") or {}))
+                    last = event["object"]["metadata"]["resourceVersion"]
+        except Exception as exc:  # reported by the test, not lost in the thread
+            errors.append(exc)
 
     thread = threading.Thread(target=follow, daemon=True)
     thread.start()
     try:
         yield seen
     finally:
-        w.stop()
+        done.set()
         thread.join(timeout=10)
+    assert not errors and not thread.is_alive(), errors
 
 
 def _rotated(kube: client.ApiClient, namespace: str) -> tuple[str, str]:
