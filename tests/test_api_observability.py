@@ -4,22 +4,29 @@ workspace status (throttled, a rotation's new token written at once)."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import copy
+import itertools
 import json
 import logging
 import os
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes import watch as kube_watch
 from prometheus_client import generate_latest
 from starlette.testclient import TestClient
 
+from scim_api.trace import known_tokens
 from scim_core import constants as c
 from scim_core.logs import JsonFormatter
 from scim_core.tokens import fingerprint, token_sha256
@@ -27,7 +34,9 @@ from scim_devenv import processes
 from scim_devenv.controlplane import ControlPlane, free_port
 from scim_operator.token_policy import ROTATE_REQUEST
 
+from .conftest import ScimClient
 from .helpers import custom, eventually, get_workspace, read_token, workspace_with_token
+from .replicas import REPLICAS, STATUS_INTERVAL, ApiProcess, api_processes, clients_of  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.cluster
 BASE = c.SCIM_BASE_PATH
@@ -73,6 +82,12 @@ def _sample(tc: TestClient, name: str, **labels: str) -> float:
     return float(value or 0.0)
 
 
+def _answered(tc: TestClient, workspace: str, method: str, route: str, status: int) -> float:
+    """``scim_api_requests_total`` for one workspace, method, route template and status."""
+    labels = {"workspace": workspace, "method": method, "route": route, "status": str(status)}
+    return _sample(tc, "scim_api_requests_total", **labels)
+
+
 def _writes(tc: TestClient) -> float:
     return _sample(tc, "scim_api_workspace_status_writes_total", result="ok")
 
@@ -104,37 +119,10 @@ def test_metrics_by_workspace_route_template_and_status(
     refused = _sample(tc, "scim_api_refused_requests_total", status="401")
     assert tc.get(f"{BASE}/Groups", headers=_h("scim_not-a-token")).status_code == 401
 
-    assert (
-        _sample(
-            tc, "scim_api_requests_total", workspace=namespace, method="GET", route=GROUP_ROUTE, status="404"
-        )
-        == 1
-    )
-    assert (
-        _sample(
-            tc,
-            "scim_api_requests_total",
-            workspace=namespace,
-            method="POST",
-            route="/Groups",
-            status="201",
-        )
-        == 1
-    )
-    assert (
-        _sample(
-            tc,
-            "scim_api_requests_total",
-            workspace=namespace,
-            method="PATCH",
-            route=GROUP_ROUTE,
-            status="204",
-        )
-        == 1
-    )
-    assert (
-        _sample(tc, "scim_api_requests_total", workspace="", method="GET", route="/Groups", status="401") >= 1
-    )
+    assert _answered(tc, namespace, "GET", GROUP_ROUTE, 404) == 1
+    assert _answered(tc, namespace, "POST", "/Groups", 201) == 1
+    assert _answered(tc, namespace, "PATCH", GROUP_ROUTE, 204) == 1
+    assert _answered(tc, "", "GET", "/Groups", 401) >= 1
     assert _sample(tc, "scim_api_refused_requests_total", status="401") == refused + 1
     assert _sample(tc, "scim_api_patch_operations_total", workspace=namespace, resource="Groups") == 2
     assert _sample(tc, "scim_api_request_duration_seconds_count", method="PATCH", route=GROUP_ROUTE) >= 1
@@ -359,3 +347,137 @@ def test_each_idp_gets_the_content_type_it_expects(
     assert (failed.status_code, unauthenticated.status_code) == (404, 401)
     for response in (r, created, patched, failed, unauthenticated):
         assert response.headers["content-type"].split(";")[0] == expected, (idp, response.request.url)
+
+
+# ------------------------------------------------------------------------------ two API processes
+
+
+def _usage_kept(events: list[dict[str, Any]]) -> list[str]:
+    """Each status (in watch order) that dropped a fingerprint the previous one showed used
+    while the fingerprint is still published: a replica's write replaced another's."""
+    lost = []
+    for before, after in itertools.pairwise(events):
+        published = {h.get("fingerprint") for h in after.get("tokenHashes") or []}
+        was = {u["fingerprint"] for u in before.get("tokenUsage") or []}
+        now = {u["fingerprint"] for u in after.get("tokenUsage") or []}
+        lost += sorted((was & published) - now)
+    return lost
+
+
+@contextmanager
+def _statuses(kube: client.ApiClient, namespace: str) -> Iterator[list[dict[str, Any]]]:
+    """The status of the workspace ``ws`` now, then every one the watch shows while the
+    block runs."""
+    now = get_workspace(kube, namespace)
+    seen: list[dict[str, Any]] = [dict(now.get("status") or {})]
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def follow() -> None:
+        last = now["metadata"]["resourceVersion"]
+        try:
+            while not done.is_set():  # short watches, resumed: the thread ends with the block
+                for event in kube_watch.Watch().stream(
+                    custom(kube).list_namespaced_custom_object, c.GROUP, c.VERSION, namespace,
+                    c.WORKSPACE_PLURAL, field_selector="metadata.name=ws", resource_version=last,
+                    timeout_seconds=1,
+                ):  # fmt: skip
+                    seen.append(dict(event["object"].get("status") or {}))
+                    last = event["object"]["metadata"]["resourceVersion"]
+        except Exception as exc:  # reported by the test, not lost in the thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        thread.join(timeout=10)
+    assert not errors and not thread.is_alive(), errors
+
+
+def _rotated(kube: client.ApiClient, namespace: str) -> tuple[str, str]:
+    """A fresh workspace's token rotated: (previous, current), both published, neither used."""
+    old = workspace_with_token(kube, namespace)
+    custom(kube).patch_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace, c.WORKSPACE_PLURAL, "ws",
+        {"metadata": {"annotations": {ROTATE_REQUEST: "test-rotation"}}},
+    )  # fmt: skip
+    new = eventually(lambda: (t := read_token(kube, namespace)) != old and t, timeout=30)
+    fps = {fingerprint(token_sha256(t)) for t in (old, new)}
+    eventually(lambda: fps <= {h["fingerprint"] for h in _status(kube, namespace).get("tokenHashes") or []})
+    return old, new
+
+
+def test_two_api_processes_keep_every_token_use_and_throttle(
+    api_processes: list[ApiProcess],  # noqa: F811 - the fixture
+    kube: client.ApiClient,
+    namespace: str,
+    operator_running: None,
+) -> None:
+    """Both replicas write ``status.idp`` and ``status.tokenUsage``: a rotation's previous
+    token used through one replica while the new one is first used through the other, at
+    the same instant, must not make either write drop the other's fingerprint; and with a
+    steady stream through both, each replica writes at most once per interval."""
+    old, new = _rotated(kube, namespace)
+    time.sleep(1.0)  # both processes' watches have the two hashes (milliseconds, in fact)
+    with clients_of(api_processes, [old, new], namespace) as (a, b), _statuses(kube, namespace) as seen:
+        gate = threading.Barrier(2)
+
+        def first_use(replica: ScimClient) -> int:
+            gate.wait()  # (a replica whose watch is late answers 401 for a moment)
+            return eventually(
+                lambda: int(replica.get("/ServiceProviderConfig").status_code) == 200, timeout=10
+            )
+
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            assert all(pool.map(first_use, (a, b)))
+        eventually(
+            lambda: fingerprint(token_sha256(new)) in known_tokens(get_workspace(kube, namespace)), timeout=10
+        )
+        # a steady stream through both replicas with the new token (the operator retires
+        # the old one once it sees the new one used)
+        a_new = ScimClient(a.tc, new, namespace)
+        started, sent = time.monotonic(), 0
+        while time.monotonic() - started < 3 * STATUS_INTERVAL:
+            for replica in (a_new, b):
+                assert replica.get("/Groups").status_code == 200
+                sent += 1
+            time.sleep(0.05)
+        elapsed = time.monotonic() - started
+        time.sleep(0.5)
+    assert sent > 40
+    assert not _usage_kept(seen), (_usage_kept(seen), seen)
+    traces = [s.get("idp") for s in seen]
+    idp_writes = sum(1 for x, y in itertools.pairwise([None, *traces]) if y is not None and y != x)
+    # two first-sight writes, then per replica at most one per interval (plus one under way)
+    assert 2 <= idp_writes <= 2 + REPLICAS * (elapsed / STATUS_INTERVAL + 1), (idp_writes, elapsed)
+
+
+def test_a_lagging_replica_keeps_the_other_replicas_token_use(
+    api_processes: list[ApiProcess],  # noqa: F811 - the fixture
+    make_app: Callable[[float], TestClient],
+    kube: client.ApiClient,
+    namespace: str,
+) -> None:
+    """Replica A (a process) writes the previous token's use; replica B (in-process), whose
+    cache has not seen that write yet, writes the new token's first use: B's write must
+    keep A's fingerprint (it is still published), not replace the list with its own."""
+    old, new = _rotated(kube, namespace)
+    tc = make_app(3600)
+    directory = tc.app.state.scim.directory  # type: ignore[attr-defined]
+    key = (namespace, "ws")
+    hashes = {token_sha256(t) for t in (old, new)}
+    eventually(lambda: hashes <= {h["sha256"] for h in directory.workspaces[key]["status"]["tokenHashes"]})
+    stale = copy.deepcopy(directory.workspaces[key])
+    with clients_of(api_processes[:1], [old], namespace) as (a,):
+        assert a.get("/ServiceProviderConfig").status_code == 200
+    old_fp, new_fp = (fingerprint(token_sha256(t)) for t in (old, new))
+    eventually(lambda: old_fp in known_tokens(directory.workspaces[key]), timeout=10)
+    with _statuses(kube, namespace) as seen:
+        directory.workspaces[key] = stale  # B's cache lags A's write
+        assert tc.get(f"{BASE}/ServiceProviderConfig", headers=_h(new)).status_code == 200
+        eventually(lambda: new_fp in known_tokens(get_workspace(kube, namespace)), timeout=10)
+        time.sleep(0.5)
+    assert not _usage_kept(seen), seen

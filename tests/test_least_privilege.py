@@ -123,6 +123,7 @@ class OperatorProcess:
         self.metrics = free_port()
         self.liveness = free_port()
         self.identity = identity
+        self.log = log
         env = {
             **os.environ,
             "KUBECONFIG": str(kubeconfig),
@@ -158,12 +159,15 @@ class OperatorProcess:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness}/healthz", timeout=2) as r:
             return bool(r.status == 200)
 
-    def stop(self) -> None:
+    def stop(self, show_log: bool = False) -> None:
+        """Stop it; with ``show_log``, print its log's tail (pytest shows it on a failure)."""
         self.proc.terminate()
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        if show_log and self.log.exists():
+            print(self.log.name, self.log.read_text()[-3000:])
 
 
 @pytest.fixture

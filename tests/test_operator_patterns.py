@@ -25,6 +25,19 @@ def _group(kube: client.ApiClient, ns: str, name: str, display: str, members: li
     custom(kube).create_namespaced_custom_object(c.GROUP, c.VERSION, ns, c.GROUP_PLURAL, body)
 
 
+def _ada_in_groups(
+    kube: client.ApiClient, ns: str, mappings: dict[str, dict[str, str]], groups: dict[str, str]
+) -> None:
+    """A workspace whose ``mappings`` (name -> group selector) each grant ``view``, the user
+    ada, and ``groups`` (name -> displayName) with ada in each."""
+    create_workspace(
+        kube, ns, roleMappings=[{"name": n, "groups": g, "clusterRole": "view"} for n, g in mappings.items()]
+    )
+    create_user(kube, ns, "usr-ada", "ada@example.com")
+    for name, display in groups.items():
+        _group(kube, ns, name, display, ["usr-ada"])
+
+
 def _binding_subjects(kube: client.ApiClient, ns: str, name: str) -> list[str] | None:
     try:
         rb = client.RbacAuthorizationV1Api(kube).read_namespaced_role_binding(name, ns)
@@ -47,18 +60,11 @@ def test_catastrophic_pattern_neither_hangs_nor_slows_the_operator(
 ) -> None:
     """``(a+)+`` against 40 a's and a '!' backtracks for about an hour in Python's re, on
     the operator's event loop: every reconcile in every workspace would wait for it."""
-    create_workspace(
-        kube,
-        namespace,
-        roleMappings=[
-            {"name": "evil", "groups": {"pattern": "(a+)+"}, "clusterRole": "view"},
-            {"name": "team", "groups": {"pattern": "(?i)team-.*"}, "clusterRole": "view"},
-        ],
-    )
-    create_user(kube, namespace, "usr-ada", "ada@example.com")
-    _group(kube, namespace, "grp-evil", "a" * 40 + "!", ["usr-ada"])
-    _group(kube, namespace, "grp-team", "Team-Blue", ["usr-ada"])
-    _group(kube, namespace, "grp-aaa", "aaaa", ["usr-ada"])  # the pattern still works as a pattern
+    _ada_in_groups(
+        kube, namespace, {"evil": {"pattern": "(a+)+"}, "team": {"pattern": "(?i)team-.*"}},
+        # the last: the pattern still works as a pattern
+        {"grp-evil": "a" * 40 + "!", "grp-team": "Team-Blue", "grp-aaa": "aaaa"},
+    )  # fmt: skip
     assert eventually(lambda: _binding_subjects(kube, namespace, "scim-grp-team-team"), timeout=10) == [
         "ada@example.com"
     ]
@@ -73,17 +79,10 @@ def test_pattern_refused_by_re2_is_reported_and_binds_nothing(kube: client.ApiCl
     """A pattern the API server's schema accepts but the operator's RE2 refuses (here: over
     its memory budget; or any pattern stored before the CRD checked syntax) matches no
     group, and the workspace says why."""
-    create_workspace(
-        kube,
-        namespace,
-        roleMappings=[
-            {"name": "huge", "groups": {"pattern": "\\pL{1000}"}, "clusterRole": "view"},
-            {"name": "ok", "groups": {"displayName": "Ops"}, "clusterRole": "view"},
-        ],
-    )
-    create_user(kube, namespace, "usr-ada", "ada@example.com")
-    _group(kube, namespace, "grp-letters", "x" * 200, ["usr-ada"])
-    _group(kube, namespace, "grp-ops", "Ops", ["usr-ada"])
+    _ada_in_groups(
+        kube, namespace, {"huge": {"pattern": "\\pL{1000}"}, "ok": {"displayName": "Ops"}},
+        {"grp-letters": "x" * 200, "grp-ops": "Ops"},
+    )  # fmt: skip
 
     def refused() -> dict[str, Any] | None:
         cond = condition(get_workspace(kube, namespace), "RoleMappingsValid")

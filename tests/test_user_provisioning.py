@@ -23,6 +23,7 @@ from scim_devenv.crds import REPO_ROOT
 from .conftest import ScimClient
 from .helpers import create_user, custom, eventually, workspace_with_token
 from .idp_bodies import USER, entra_create_user, okta_create_user
+from .replicas import api_processes, replica_clients  # noqa: F401 - fixtures
 from .test_least_privilege import install_rbac, sa_kubeconfig
 
 pytestmark = pytest.mark.cluster
@@ -180,3 +181,42 @@ def test_service_account_creates_users_only_with_the_optional_grant(
         rbac.delete_cluster_role_binding("scim-api-user-provisioning")
         rbac.delete_cluster_role("scim-api-user-provisioning")
     eventually(lambda: post("second@example.com").status_code == 403)
+
+
+def test_same_user_created_through_two_api_processes(
+    provisioning: ScimClient,
+    replica_clients: list[ScimClient],  # noqa: F811 - the fixture
+    kube: client.ApiClient,
+) -> None:
+    """The IdP retrying a create through the other replica (or two of its workers racing):
+    exactly one 201, every other answer a SCIM 409 ``uniqueness``, one ScimUser stored."""
+    import concurrent.futures
+
+    for n, replica in enumerate(replica_clients):  # both processes see the opt-in
+        eventually(
+            lambda r=replica, n=n: (
+                r.post("/Users", {"schemas": [USER], "userName": f"probe{n}@example.com"}).status_code == 201
+            ),
+            timeout=20,
+        )
+    before = len(users_in(kube, provisioning.namespace))
+    names = ["Race.User@example.com", "race.user@example.com"] * 4  # case differs: the same user
+
+    def create(i: int) -> tuple[int, Any]:
+        r = replica_clients[i % 2].post("/Users", okta_create_user(names[i]))
+        return r.status_code, r.json()
+
+    with concurrent.futures.ThreadPoolExecutor(len(names)) as pool:
+        answers = list(pool.map(create, range(len(names))))
+    codes = [status for status, _ in answers]
+    assert codes.count(201) == 1, answers
+    for status, body in answers:
+        if status != 201:
+            assert status == 409 and body["scimType"] == "uniqueness", body
+            assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    made = [
+        u
+        for u in users_in(kube, provisioning.namespace)
+        if u["spec"]["userName"].lower() == "race.user@example.com"
+    ]
+    assert len(made) == 1 and len(users_in(kube, provisioning.namespace)) == before + 1

@@ -40,8 +40,11 @@ class Table:
     #: id -> resourceVersion at which this replica deleted it (late older events are ignored)
     tombstones: dict[str, int] = field(default_factory=dict)
     by_id: dict[str, Obj] = field(default_factory=dict)
-    #: member value -> ids of the groups listing it (for a User's ``groups``)
-    member_of: dict[str, set[str]] = field(default_factory=dict)
+    #: member value -> ids of the groups listing it (for a User's ``groups``), each with how
+    #: many of the group's objects (the group, its shards) list it: a member moving between
+    #: two of them is linked by one event and unlinked by the other, in either order, and
+    #: must stay indexed (a plain set lost it when the gain came first)
+    member_of: dict[str, dict[str, int]] = field(default_factory=dict)
     ids: list[str] = field(default_factory=list)  # sorted: the stable listing order
     #: attribute -> lowercased value -> the id holding it, or a set when several do (most
     #: values are unique: a set per value would cost 200 bytes each, 60 MB at 100,000 groups)
@@ -113,15 +116,22 @@ class Table:
                 self.unlink_member(m["value"], oid)
 
     def link_member(self, value: str, gid: str) -> None:
-        """Record that group ``gid`` lists member ``value`` (the reverse index)."""
-        self.member_of.setdefault(value, set()).add(gid)
+        """Record that one more object of group ``gid`` lists member ``value``."""
+        groups = self.member_of.setdefault(value, {})
+        groups[gid] = groups.get(gid, 0) + 1
 
     def unlink_member(self, value: str, gid: str) -> None:
+        """Record that one object of group ``gid`` no longer lists ``value``; the group
+        leaves the member's entry when none does."""
         groups = self.member_of.get(value)
-        if groups is not None:
-            groups.discard(gid)
-            if not groups:
-                del self.member_of[value]
+        if groups is None or gid not in groups:
+            return
+        if groups[gid] > 1:
+            groups[gid] -= 1
+            return
+        del groups[gid]
+        if not groups:
+            del self.member_of[value]
 
     def lookup(self, attr: str, value: str) -> set[str]:
         bucket = self.index[attr].get(value.lower())

@@ -18,7 +18,7 @@ from scim_core import constants as c
 
 from .metrics import UNMATCHED, ApiMetrics
 from .observation import REQUEST_ID_HEADER, STATE_KEY, Observation, request_id
-from .trace import WRITE_METHODS, TraceWriter
+from .trace import WRITE_METHODS, Answered, TraceWriter
 
 audit_log = logging.getLogger("scim_api.audit")
 
@@ -110,4 +110,6 @@ class ObserveMiddleware:
         if obs.workspace is not None:
             if status >= 400 and obs.detail is None:
                 obs.detail = f"HTTP {status}"
-            self.writer.record(obs.workspace, obs.fingerprint, obs.method, status, obs.scim_type, obs.detail)
+            self.writer.record(
+                Answered(obs.workspace, obs.fingerprint, obs.method, status, obs.scim_type, obs.detail)
+            )

@@ -42,7 +42,10 @@ from .protocol.resources import LAST_MODIFIED, group_spec, group_state
 log = logging.getLogger(__name__)
 
 DISPLAY_NAME_HASH_LABEL = f"{c.GROUP}/display-name-hash"
-MAX_ATTEMPTS = 8
+#: Writes of one update before it gives up with 409. Another API replica's group commit can
+#: write the same group round after round: the pause after each conflict (random, growing)
+#: lets the two interleave instead of one starving.
+MAX_ATTEMPTS = 16
 #: Member objects written at once by one update: enough to overlap the API server's work
 #: on the objects of a spread-out change, few enough not to flood it.
 WRITE_CONCURRENCY = 4
@@ -207,7 +210,7 @@ class GroupStore:
         obj = await self.current(namespace, gid)
         shards = await self.fresh_shards(namespace, gid)
         confirmed = False  # the group object itself is read fresh, not from the cache
-        for _attempt in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             if not confirmed and not if_match_holds(obj, if_match, shards):
                 obj, shards = await self.fetch_all(namespace, gid)  # the cache may lag: confirm
                 confirmed = True
@@ -248,6 +251,7 @@ class GroupStore:
                     raise not_found(f"Group {gid!r} not found") from exc
                 if exc.status in (409, 422):  # a guarded value moved: re-read and re-apply
                     before = obj["metadata"]["resourceVersion"]
+                    await asyncio.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))  # noqa: S311 (jitter)
                     obj, shards = await self.fetch_all(namespace, gid)
                     confirmed = True
                     if (

@@ -16,6 +16,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from scim_core import constants as c
+from scim_core.kube import read_fresh
 
 from .directory import Directory
 from .errors import ScimError, not_found, uniqueness
@@ -33,6 +34,7 @@ NOT_PERMITTED = (
 
 class UserStore:
     def __init__(self, api: client.ApiClient, directory: Directory) -> None:
+        self._api = api
         self._custom = client.CustomObjectsApi(api)
         self._directory = directory
 
@@ -45,15 +47,11 @@ class UserStore:
         """The user fresh from the API server (a quorum list by name: the API's role may
         list users, and needs no ``get``)."""
         try:
-            found = await self._custom.list_namespaced_custom_object(
-                c.GROUP, c.VERSION, namespace, c.USER_PLURAL, field_selector=f"metadata.name={uid}"
-            )
+            obj = await read_fresh(self._api, c.USER_PLURAL, namespace, uid)
         except (ApiException, *NETWORK_ERRORS) as exc:
             raise kube_error(exc) from exc
-        items = [o for o in found.get("items", []) if not o["metadata"].get("deletionTimestamp")]
-        if not items:
+        if obj is None:
             raise not_found(f"User {uid!r} not found")
-        obj: Obj = items[0]
         obj.setdefault("kind", c.USER_KIND)  # list items carry no kind
         self._directory.upsert(c.USER_PLURAL, obj)
         return obj

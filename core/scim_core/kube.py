@@ -87,12 +87,37 @@ def ignoring(*statuses: int) -> Iterator[None]:
 
 
 async def patch_status(
-    api: client.ApiClient, plural: str, namespace: str, name: str, status: dict[str, Any]
-) -> None:
-    """Merge-patch ``status`` of one of our namespaced objects; an object gone meanwhile is
-    not an error (its deletion is handled by its own event)."""
-    with ignoring():
-        await client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
-            c.GROUP, c.VERSION, namespace, plural, name, {"status": status},
+    api: client.ApiClient,
+    plural: str,
+    namespace: str,
+    name: str,
+    status: dict[str, Any],
+    resource_version: str | None = None,
+) -> dict[str, Any] | None:
+    """Merge-patch ``status`` of one of our namespaced objects; the object as stored after,
+    or None when it is gone meanwhile (not an error: its deletion is handled by its own
+    event). With ``resource_version`` the write is refused (409) if the object moved since:
+    a read-modify-write of a list another writer also changes."""
+    body: dict[str, Any] = {"status": status}
+    if resource_version is not None:
+        body["metadata"] = {"resourceVersion": resource_version}
+    try:
+        updated: dict[str, Any] = await client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
+            c.GROUP, c.VERSION, namespace, plural, name, body,
             _content_type="application/merge-patch+json",
         )  # fmt: skip
+    except ApiException as exc:
+        if exc.status != NOT_FOUND:
+            raise
+        return None
+    return updated
+
+
+async def read_fresh(api: client.ApiClient, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+    """One of our namespaced objects straight from the API server (a quorum list by name:
+    a role that may list and watch needs no ``get``); None when absent or being deleted."""
+    found = await client.CustomObjectsApi(api).list_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace, plural, field_selector=f"metadata.name={name}"
+    )
+    items = [o for o in found.get("items", []) if not o["metadata"].get("deletionTimestamp")]
+    return dict(items[0]) if items else None

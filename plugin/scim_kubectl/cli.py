@@ -193,10 +193,10 @@ async def cmd_preview(cluster: Cluster, args: argparse.Namespace) -> int:
         for g in await cluster.objects(c.GROUP_PLURAL, ns)
     ]
     users = {u["metadata"]["name"]: u.get("spec") or {} for u in await cluster.objects(c.USER_PLURAL, ns)}
-    result = preview.preview(
-        ns, current, changed, groups, users, await cluster.namespace_labels(),
-        args.allowed_cluster_roles, args.allowed_roles,
-    )  # fmt: skip
+    snap = preview.Snapshot(
+        ns, groups, users, await cluster.namespace_labels(), args.allowed_cluster_roles, args.allowed_roles
+    )
+    result = preview.preview(snap, current, changed)
     if args.output == "json":
         _print_json(result.as_json())
     else:

@@ -107,25 +107,31 @@ def changed_spec(current: Obj, documents: Sequence[Any]) -> dict[str, Any]:
     return spec
 
 
-def grants(
-    namespace: str,
-    workspace_spec: Obj,
-    groups: Iterable[tuple[Obj, Sequence[Obj]]],
-    users: Mapping[str, Obj],
-    namespace_labels: Mapping[str, Mapping[str, str]],
-    allowed_cluster_roles: frozenset[str],
-    allowed_roles: frozenset[str],
-) -> tuple[dict[Grant, list[str]], list[str]]:
-    """Every grant the operator would make for these groups (each with its whole member
-    list), with where it comes from; and the refused mappings."""
+@dataclass(frozen=True)
+class Snapshot:
+    """What the grants are computed from, read once: a workspace namespace's groups (each
+    with its whole member list) and users, the cluster's namespace labels, and the
+    operator's allow-lists."""
+
+    namespace: str
+    groups: Sequence[tuple[Obj, Sequence[Obj]]]
+    users: Mapping[str, Obj]
+    namespace_labels: Mapping[str, Mapping[str, str]]
+    allowed_cluster_roles: frozenset[str]
+    allowed_roles: frozenset[str]
+
+
+def grants(snap: Snapshot, workspace_spec: Obj) -> tuple[dict[Grant, list[str]], list[str]]:
+    """Every grant the operator would make for the snapshot's groups under
+    ``workspace_spec``, with where it comes from; and the refused mappings."""
     found: dict[Grant, list[str]] = {}
     refused: set[str] = set()
-    for group, members in groups:
+    for group, members in snap.groups:
         gspec = {**(group.get("spec") or {}), "members": list(members)}
         display = str(gspec.get("displayName", group["metadata"]["name"]))
         plan = plan_group(
-            namespace, group["metadata"]["name"], gspec, workspace_spec, users, namespace_labels,
-            allowed_cluster_roles, allowed_roles,
+            snap.namespace, group["metadata"]["name"], gspec, workspace_spec, snap.users,
+            snap.namespace_labels, snap.allowed_cluster_roles, snap.allowed_roles,
         )  # fmt: skip
         for binding in plan.bindings:
             for subject in binding.subjects:
@@ -142,20 +148,10 @@ def compare(before: Mapping[Grant, list[str]], after: Mapping[Grant, list[str]])
     )
 
 
-def preview(
-    namespace: str,
-    current: Obj,
-    changed: Obj,
-    groups: Sequence[tuple[Obj, Sequence[Obj]]],
-    users: Mapping[str, Obj],
-    namespace_labels: Mapping[str, Mapping[str, str]],
-    allowed_cluster_roles: frozenset[str],
-    allowed_roles: frozenset[str],
-) -> Preview:
+def preview(snap: Snapshot, current: Obj, changed: Obj) -> Preview:
     """What changes between the workspace as it is and with ``changed`` mappings."""
-    allowed = (allowed_cluster_roles, allowed_roles)
-    before, _ = grants(namespace, current, groups, users, namespace_labels, *allowed)
-    after, refused = grants(namespace, changed, groups, users, namespace_labels, *allowed)
+    before, _ = grants(snap, current)
+    after, refused = grants(snap, changed)
     result = compare(before, after)
     result.refused = refused
     result.invalid_patterns = [f"{name}: {why}" for name, why in pattern_problems(changed)]

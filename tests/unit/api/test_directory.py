@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def test_expired_token_hashes_are_not_accepted() -> None:
     from scim_api.directory import Directory
@@ -64,3 +66,46 @@ def test_index_holds_one_id_or_a_set_and_drops_status() -> None:
     assert t.lookup("displayName", "ops") == {"g3"} and t.index["displayName"]["ops"] == "g3"
     put("g3", "Dev", "5")
     assert t.lookup("displayName", "ops") == set() and t.lookup("displayName", "dev") == {"g3"}
+
+
+def _obj(name: str, members: list[str], rv: int, group: str | None = None) -> dict[str, object]:
+    spec: dict[str, object] = {"members": [{"value": m} for m in members]}
+    spec.update({"group": group} if group else {"displayName": name})
+    return {"metadata": {"namespace": "ns", "name": name, "resourceVersion": str(rv)}, "spec": spec}
+
+
+@pytest.mark.parametrize("into_shard", [True, False], ids=["object-to-shard", "shard-to-object"])
+@pytest.mark.parametrize("gaining_first", [True, False], ids=["gain-first", "loss-first"])
+def test_a_member_moving_between_group_object_and_shard_stays_indexed(
+    into_shard: bool, gaining_first: bool
+) -> None:
+    """A group's object and its shards are written concurrently, so their watch events come
+    in any order: a member moving from one to the other keeps the group in ``member_of``
+    (the User's ``groups`` and member filters read it), and a member leaving every object
+    of the group leaves it."""
+    from scim_api.directory import Directory
+    from scim_core import constants as c
+
+    d = Directory()
+    holder, other = ("u1", "u3"), ("u2",)  # u1 starts in the first, moves to the second
+    first, second = (c.GROUP_PLURAL, "g"), (c.SHARD_PLURAL, "g-1")
+    if not into_shard:
+        first, second = second, first
+
+    def put(where: tuple[str, str], members: tuple[str, ...], rv: int) -> None:
+        plural, name = where
+        d.upsert(plural, _obj(name, list(members), rv, group="g" if plural == c.SHARD_PLURAL else None))
+
+    put(first, holder, 1)
+    put(second, other, 1)
+    moves = [lambda: put(second, (*other, "u1"), 2), lambda: put(first, ("u3",), 2)]
+    for move in moves if gaining_first else reversed(moves):
+        move()
+    table = d.group_table("ns")
+    assert set(table.member_of["u1"]) == {"g"}
+    assert [m["value"] for m in d.group_members("ns", table.by_id["g"])].count("u1") == 1
+    put(second, other, 3)  # u1 leaves the group altogether
+    assert "u1" not in table.member_of
+    assert set(table.member_of["u2"]) == set(table.member_of["u3"]) == {"g"}
+    d.delete(second[0], _obj(second[1], list(other), 4, group="g" if second[0] == c.SHARD_PLURAL else None))
+    assert "u2" not in table.member_of

@@ -15,7 +15,7 @@ from scim_api.observation import Observation, request_id
 from scim_api.observe import audit_entry, resource_type, route_template
 from scim_api.protocol.group_patch import GroupState
 from scim_api.responses import PLAIN_JSON, SCIM_JSON, choose_media_type
-from scim_api.trace import MAX_DETAIL, IdpTrace, known_tokens
+from scim_api.trace import MAX_DETAIL, Answered, IdpTrace, known_tokens
 
 REF = WorkspaceRef("acme", "ws")
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -195,14 +195,14 @@ def test_first_use_of_a_fingerprint_is_reported_at_once_then_throttled() -> None
     trace = IdpTrace(60, clock)
     assert trace.due() == []
     # a fingerprint the status does not show yet: report now
-    assert trace.record(REF, FP_NEW, "GET", 200, None, None, T0, set()) is True
+    assert trace.record(Answered(REF, FP_NEW, "GET", 200, None, None), T0, set()) is True
     patch = trace.take(REF, _status())
     assert patch is not None and patch["tokenUsage"] == [
         {"fingerprint": FP_NEW, "lastUsedTime": "2026-01-02T03:04:05Z"}
     ]
     # the watch has not shown our write yet: the same fingerprint is not urgent again
     clock.now += 1
-    assert trace.record(REF, FP_NEW, "GET", 200, None, None, T0, set()) is False
+    assert trace.record(Answered(REF, FP_NEW, "GET", 200, None, None), T0, set()) is False
     assert trace.due() == []
     clock.now += 58.9
     assert trace.due() == []
@@ -211,7 +211,7 @@ def test_first_use_of_a_fingerprint_is_reported_at_once_then_throttled() -> None
     assert trace.due(everything=True) == [REF]
     # a rotation's new token, first seen: at once, even inside the minute
     trace.take(REF, _status({FP_NEW: "2026-01-02T03:04:05Z"}))
-    assert trace.record(REF, FP_OLD, "GET", 200, None, None, T0, {FP_NEW}) is True
+    assert trace.record(Answered(REF, FP_OLD, "GET", 200, None, None), T0, {FP_NEW}) is True
     assert trace.due() == [REF]
 
 
@@ -220,18 +220,18 @@ def test_a_fingerprint_the_status_already_shows_is_not_urgent() -> None:
     trace.take(REF, _status())  # nothing pending: nothing to say
     assert trace.take(REF, _status()) is None
     # never reported by this replica: the first request is due (the throttle has not started)
-    assert trace.record(REF, FP_NEW, "GET", 200, None, None, T0, {FP_NEW}) is True
+    assert trace.record(Answered(REF, FP_NEW, "GET", 200, None, None), T0, {FP_NEW}) is True
     trace.take(REF, _status({FP_NEW: "2026-01-02T03:04:05Z"}))
-    assert trace.record(REF, FP_NEW, "GET", 200, None, None, T0, {FP_NEW}) is False
-    assert trace.record(REF, None, "GET", 401, None, "no token", T0, set()) is False
+    assert trace.record(Answered(REF, FP_NEW, "GET", 200, None, None), T0, {FP_NEW}) is False
+    assert trace.record(Answered(REF, None, "GET", 401, None, "no token"), T0, set()) is False
 
 
 def test_take_reports_counts_times_and_the_last_error() -> None:
     trace = IdpTrace(60, Clock())
     t1, t2, t3 = T0, T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)
-    trace.record(REF, FP_NEW, "GET", 200, None, None, t1, set())
-    trace.record(REF, FP_NEW, "PATCH", 204, None, None, t2, set())
-    trace.record(REF, FP_NEW, "PATCH", 400, "invalidPath", "x" * 1000, t3, set())
+    trace.record(Answered(REF, FP_NEW, "GET", 200, None, None), t1, set())
+    trace.record(Answered(REF, FP_NEW, "PATCH", 204, None, None), t2, set())
+    trace.record(Answered(REF, FP_NEW, "PATCH", 400, "invalidPath", "x" * 1000), t3, set())
     patch = trace.take(REF, _status())
     assert patch == {
         "idp": {
@@ -246,7 +246,7 @@ def test_take_reports_counts_times_and_the_last_error() -> None:
         "tokenUsage": [{"fingerprint": FP_NEW, "lastUsedTime": "2026-01-02T03:04:25Z"}],
     }  # fmt: skip
     # the counters start again; an error without scimType has none
-    trace.record(REF, FP_NEW, "DELETE", 404, None, None, t3, set())
+    trace.record(Answered(REF, FP_NEW, "DELETE", 404, None, None), t3, set())
     patch = trace.take(REF, _status())
     assert patch is not None
     assert patch["idp"]["requests"] == 1 and patch["idp"]["errors"] == 1
@@ -256,7 +256,7 @@ def test_take_reports_counts_times_and_the_last_error() -> None:
 
 def test_take_never_moves_times_back_and_drops_retired_tokens() -> None:
     trace = IdpTrace(60, Clock())
-    trace.record(REF, FP_NEW, "POST", 201, None, None, T0, set())
+    trace.record(Answered(REF, FP_NEW, "POST", 201, None, None), T0, set())
     later = "2026-01-02T04:00:00Z"  # another replica reported a later use
     status = {
         **_status({FP_NEW: later, FP_OLD: "2026-01-01T00:00:00Z", "sha256:gone": "2025-01-01T00:00:00Z"}),
@@ -273,7 +273,7 @@ def test_take_never_moves_times_back_and_drops_retired_tokens() -> None:
 
 def test_forget_and_known_tokens() -> None:
     trace = IdpTrace(60, Clock())
-    trace.record(REF, FP_NEW, "GET", 200, None, None, T0, set())
+    trace.record(Answered(REF, FP_NEW, "GET", 200, None, None), T0, set())
     trace.forget(REF)
     assert trace.due(everything=True) == [] and trace.take(REF, _status()) is None
     assert known_tokens(None) == set()

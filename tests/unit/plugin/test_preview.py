@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from scim_core import constants as c
-from scim_kubectl.preview import Grant, MappingFileError, changed_spec, compare, preview, render
+from scim_kubectl.preview import Grant, MappingFileError, Snapshot, changed_spec, compare, preview, render
 
 DEVS = {"name": "devs", "groups": {"displayName": "Developers"}, "clusterRole": "edit"}
 OPS = {"name": "ops", "groups": {"displayName": "Ops"}, "clusterRole": "view"}
@@ -81,7 +81,7 @@ def test_preview_gains_and_losses() -> None:
         {"name": "root", "groups": {"displayName": "Ops"}, "clusterRole": "cluster-admin"},
         {"name": "bad", "groups": {"pattern": "(?=x)"}, "role": "deployer"},
     ])  # fmt: skip
-    result = preview("ws", CURRENT, changed, GROUPS, USERS, LABELS, *ALLOWED)
+    result = preview(Snapshot("ws", GROUPS, USERS, LABELS, *ALLOWED), CURRENT, changed)
     assert result.gained == {
         Grant("oidc:ada", "prod", "ClusterRole/view"): ["Developers/devs"],
         Grant("oidc:bob", "prod", "ClusterRole/view"): ["Ops/devs"],
@@ -107,7 +107,7 @@ def test_preview_gains_and_losses() -> None:
 
 
 def test_no_change() -> None:
-    result = preview("ws", CURRENT, changed_spec(CURRENT, [DEVS]), GROUPS, USERS, LABELS, *ALLOWED)
+    result = preview(Snapshot("ws", GROUPS, USERS, LABELS, *ALLOWED), CURRENT, changed_spec(CURRENT, [DEVS]))
     assert result.gained == {} and result.lost == {}
     assert render(result, "ws").splitlines()[1] == "No change in access."
 
@@ -120,5 +120,5 @@ def test_compare_merges_sources() -> None:
 def test_group_without_display_name_uses_its_id() -> None:
     groups = [({"metadata": {"name": "grp-x"}, "spec": {}}, [{"value": "usr-ada"}])]
     changed = changed_spec(CURRENT, [{"name": "all", "groups": {"pattern": ".*"}, "clusterRole": "view"}])
-    result = preview("ws", CURRENT, changed, groups, USERS, LABELS, *ALLOWED)
+    result = preview(Snapshot("ws", groups, USERS, LABELS, *ALLOWED), CURRENT, changed)
     assert result.gained == {Grant("oidc:ada", "ws", "ClusterRole/view"): ["grp-x/all"]}
