@@ -19,6 +19,7 @@ from scim_api.layout import INLINE_MAX_MEMBERS, SHARD_MAX_MEMBERS
 from scim_api.protocol.resources import etag
 from scim_api.state import ApiState
 from scim_core import constants as c
+from scim_core.members import unpacked
 
 from .conftest import ScimClient
 from .helpers import create_workspace, custom, eventually, health_probed
@@ -46,6 +47,8 @@ def test_large_group_spills_into_shards(scim: ScimClient, kube: client.ApiClient
     shards = api.list_namespaced_custom_object(
         c.GROUP, c.VERSION, scim.namespace, c.SHARD_PLURAL, label_selector=f"{c.GROUP_LABEL}={gid}"
     )["items"]
+    assert all("packedMembers" in s["spec"] for s in shards)  # written packed
+    shards = [unpacked(s) for s in shards]
     assert len(group["spec"]["members"]) <= INLINE_MAX_MEMBERS and shards
     stored = [m["value"] for m in group["spec"]["members"]] + [
         m["value"] for s in shards for m in s["spec"]["members"]
@@ -206,13 +209,14 @@ def _members(replica: ScimClient, gid: str) -> tuple[set[str], str]:
 
 
 def _objects(kube: client.ApiClient, namespace: str, gid: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The group and its shards as the API server holds them (the truth, not a cache)."""
+    """The group and its shards as the API server holds them (the truth, not a cache), packed
+    shards decoded."""
     api = custom(kube)
     group = api.get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, gid)
     shards = api.list_namespaced_custom_object(
         c.GROUP, c.VERSION, namespace, c.SHARD_PLURAL, label_selector=f"{c.GROUP_LABEL}={gid}"
     )["items"]
-    return group, shards
+    return group, [unpacked(s) for s in shards]
 
 
 def _stored(kube: client.ApiClient, namespace: str, gid: str) -> set[str]:

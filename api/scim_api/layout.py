@@ -52,7 +52,7 @@ class SlotWrite:
     name: str | None
     create: bool = False
     ops: list[dict[str, Any]] = field(default_factory=list)  # JSON Patch (existing objects)
-    members: list[Member] = field(default_factory=list)  # initial members (create)
+    members: list[Member] = field(default_factory=list)  # the object's members once written
 
 
 def _version_test(slot: Slot) -> dict[str, Any]:
@@ -80,6 +80,7 @@ def plan_members(slots: list[Slot], wanted: dict[str, str | None], new_shard_nam
         if not removals:
             continue
         write = writes.setdefault(slot.name, SlotWrite(slot.name))
+        write.members = keep
         if len(removals) > max(64, len(slot.members) // 2):
             write.ops.append(_version_test(slot))
             write.ops.append({"op": "replace", "path": "/spec/members", "value": keep})
@@ -99,6 +100,7 @@ def plan_members(slots: list[Slot], wanted: dict[str, str | None], new_shard_nam
             continue  # counted first: sizes are summed only for objects that may take the batch
         if sum(member_bytes(m["value"], m.get("display")) for m in keep) + batch_bytes <= slot.max_bytes:
             write = writes.setdefault(slot.name, SlotWrite(slot.name))
+            write.members = keep + added
             replaced = any(op["path"] == "/spec/members" for op in write.ops)
             if replaced:
                 write.ops[-1]["value"] = write.ops[-1]["value"] + added

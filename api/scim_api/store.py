@@ -26,6 +26,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from scim_core import constants as c
+from scim_core.members import pack_members, unpacked
 
 from .directory import Directory, resource_version
 from .errors import ScimError, bad_request, not_found, uniqueness
@@ -312,7 +313,7 @@ class GroupStore:
                         c.owner_reference(c.GROUP_KIND, group["metadata"]["name"], group["metadata"]["uid"])
                     ],
                 },
-                "spec": {"group": group["metadata"]["name"], "members": write.members},
+                "spec": {"group": group["metadata"]["name"], "packedMembers": pack_members(write.members)},
             }  # fmt: skip
             shard: Obj = await self._custom.create_namespaced_custom_object(
                 c.GROUP, c.VERSION, namespace, c.SHARD_PLURAL, body, field_manager=c.API_FIELD_MANAGER
@@ -323,7 +324,7 @@ class GroupStore:
                 c.GROUP, c.VERSION, namespace, c.SHARD_PLURAL, write.name, write.ops + stamp,
                 field_manager=c.API_FIELD_MANAGER, _content_type="application/json-patch+json",
             )  # fmt: skip
-        self._directory.upsert(c.SHARD_PLURAL, shard)
+        self._directory.upsert(c.SHARD_PLURAL, unpacked(shard))
 
     async def fetch_all(self, namespace: str, gid: str) -> tuple[Obj, list[Obj]]:
         """The group and its shards, fresh from the API server."""
@@ -358,7 +359,7 @@ class GroupStore:
             except (ApiException, *_NETWORK_ERRORS) as exc:
                 raise _kube_error(exc) from exc
             for shard in result.get("items", []):
-                self._directory.upsert(c.SHARD_PLURAL, shard)
+                self._directory.upsert(c.SHARD_PLURAL, unpacked(shard))
         return self._directory.shards_of(namespace, gid)
 
     async def _rename_back(self, namespace: str, gid: str, obj: Obj, name: str) -> None:
@@ -451,6 +452,14 @@ def plan_writes(
         return names[i]
 
     writes = plan_members(slots, new.members, new_name)
+    versions = {s["metadata"]["name"]: s["metadata"]["resourceVersion"] for s in shards}
+    for w in writes:
+        if w.name is not None and not w.create:  # a shard is rewritten whole, packed
+            w.ops = [
+                {"op": "test", "path": "/metadata/resourceVersion", "value": versions[w.name]},
+                {"op": "add", "path": "/spec/members", "value": []},
+                {"op": "add", "path": "/spec/packedMembers", "value": pack_members(w.members)},
+            ]
     if "members" not in spec:
         for w in writes:
             if w.name is None:

@@ -31,6 +31,8 @@ from kubernetes_asyncio import client
 
 from scim_core import constants as c
 
+from .members import unpacked
+
 log = logging.getLogger(__name__)
 
 
@@ -78,7 +80,7 @@ class Slim:
                 if isinstance(metadata.get(key), str):
                     metadata[key] = sys.intern(metadata[key])
         _interned_conditions(obj.get("status"))
-        spec = obj.get("spec")
+        spec = unpacked(obj).get("spec")
         if isinstance(spec, dict) and isinstance(members := spec.get("members"), list):
             spec["members"] = [self._member(m) if isinstance(m, dict) else m for m in members]
         return obj

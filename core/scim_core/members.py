@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
+
 Member = dict[str, Any]
 
 
@@ -22,7 +24,9 @@ def shard_order(name: str) -> tuple[int, str]:
 
 
 def _members(obj: Mapping[str, Any] | None) -> list[Member]:
-    return list(((obj or {}).get("spec") or {}).get("members") or [])
+    spec = (obj or {}).get("spec") or {}
+    packed = spec.get("packedMembers")
+    return list(spec.get("members") or []) + (unpack_members(packed) if isinstance(packed, str) else [])
 
 
 def assemble_members(group: Mapping[str, Any] | None, shards: Iterable[Mapping[str, Any]]) -> list[Member]:
@@ -31,3 +35,26 @@ def assemble_members(group: Mapping[str, Any] | None, shards: Iterable[Mapping[s
     for shard in sorted(shards, key=lambda s: shard_order(str(s["metadata"]["name"]))):
         members += _members(shard)
     return members
+
+
+def pack_members(members: Iterable[Mapping[str, Any]]) -> str:
+    """A ScimMemberShard's ``spec.packedMembers``: one JSON string (``[[value, display?], …]``)
+    the API server stores without walking each member, about 5x cheaper per write than the
+    same members as a list (docs/benchmarks.md, "Profiles")."""
+    return orjson.dumps(
+        [[m["value"]] if m.get("display") is None else [m["value"], m["display"]] for m in members]
+    ).decode()
+
+
+def unpack_members(text: str) -> list[Member]:
+    """The members :func:`pack_members` packed."""
+    return [member_json(*entry) for entry in orjson.loads(text)]
+
+
+def unpacked(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with a packed shard's members moved into ``spec.members`` (after any listed
+    there: a shard written before packing), so every reader sees one shape. In place."""
+    spec = obj.get("spec")
+    if isinstance(spec, dict) and isinstance(packed := spec.pop("packedMembers", None), str):
+        spec["members"] = list(spec.get("members") or []) + unpack_members(packed)
+    return obj

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
 
-from scim_core.members import assemble_members, member_json, shard_order
+from scim_core.members import (
+    assemble_members,
+    member_json,
+    pack_members,
+    shard_order,
+    unpack_members,
+    unpacked,
+)
 
 
 def _obj(name: str, *values: str) -> dict[str, Any]:
@@ -62,3 +70,52 @@ def test_assemble_never_mutates_its_input() -> None:
     group = _obj("g", "a")
     assemble_members(group, [_obj("g-1", "b")])
     assert group["spec"]["members"] == [{"value": "a"}]
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [],
+        [{"value": "u1"}],
+        [{"value": "u1", "display": "Ann"}, {"value": "u2"}, {"value": "u3", "display": ""}],
+        [{"value": 'a"b\\c\t\n,[]{}', "display": "é 日本 \U0001f600 \x00\x7f"}],
+        [{"value": '["u"]', "display": "null"}],
+    ],
+)
+def test_pack_round_trip(members: list[dict[str, str]]) -> None:
+    packed = pack_members(members)
+    assert isinstance(packed, str)
+    assert unpack_members(packed) == members
+
+
+def test_unpacked_moves_packed_members_after_listed_ones() -> None:
+    shard = {
+        "spec": {
+            "group": "g",
+            "members": [{"value": "old"}],
+            "packedMembers": pack_members([{"value": "new"}]),
+        }
+    }
+    assert unpacked(shard) is shard
+    assert shard == {"spec": {"group": "g", "members": [{"value": "old"}, {"value": "new"}]}}
+
+
+@pytest.mark.parametrize("obj", [{}, {"spec": None}, {"spec": {"members": [{"value": "u"}]}}])
+def test_unpacked_leaves_unpacked_objects_alone(obj: dict[str, object]) -> None:
+    before = copy.deepcopy(obj)
+    assert unpacked(obj) == before
+
+
+def test_assemble_reads_packed_and_listed_shards() -> None:
+    shards = [
+        {
+            "metadata": {"name": "g-2"},
+            "spec": {"members": [], "packedMembers": pack_members([{"value": "c"}])},
+        },
+        {"metadata": {"name": "g-1"}, "spec": {"members": [{"value": "b"}]}},
+    ]
+    assert assemble_members({"spec": {"members": [{"value": "a"}]}}, shards) == [
+        {"value": "a"},
+        {"value": "b"},
+        {"value": "c"},
+    ]
