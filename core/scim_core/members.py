@@ -47,8 +47,21 @@ def pack_members(members: Iterable[Mapping[str, Any]]) -> str:
 
 
 def unpack_members(text: str) -> list[Member]:
-    """The members :func:`pack_members` packed."""
-    return [member_json(*entry) for entry in orjson.loads(text)]
+    """The members :func:`pack_members` packed. Only the API writes shards; a hand-edited one
+    that does not parse, or an entry that is not ``[value]``/``[value, display]`` strings,
+    counts as no member: it grants nothing (never a crash of a watch), and the group's next
+    write replaces the shard whole."""
+    try:
+        entries = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(entries, list):
+        return []
+    return [
+        member_json(*entry)
+        for entry in entries
+        if isinstance(entry, list) and 1 <= len(entry) <= 2 and all(isinstance(x, str) for x in entry)
+    ]
 
 
 def unpacked(obj: dict[str, Any]) -> dict[str, Any]:

@@ -88,6 +88,24 @@ def test_pack_round_trip(members: list[dict[str, str]]) -> None:
     assert unpack_members(packed) == members
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("not json", []),
+        ('{"value": "u"}', []),
+        ("null", []),
+        (
+            '[["u"], "x", [1], [], ["a", "b", "c"], ["v", null], ["w", "W"]]',
+            [{"value": "u"}, {"value": "w", "display": "W"}],
+        ),
+    ],
+)
+def test_unpack_of_a_hand_edited_shard_grants_nothing_it_cannot_read(
+    text: str, expected: list[dict[str, str]]
+) -> None:
+    assert unpack_members(text) == expected
+
+
 def test_unpacked_moves_packed_members_after_listed_ones() -> None:
     shard = {
         "spec": {
