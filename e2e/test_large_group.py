@@ -57,6 +57,9 @@ def test_group_past_a_thousand_members(stack: ClusterStack, results: Results) ->
         eventually(served_members, timeout=60, interval=0.5)
     for i in removed[3:]:
         eventually(lambda i=i: idp.access(_login(i)) == "none", timeout=60, interval=0.5)
-    for i in [*add_back, 1, 998, N - 2]:
-        assert idp.access(_login(i)) == "view"
-    results.record("large_group", members=N, create_to_bound_s=round(bound, 1), single_removals=len(removed))
+    kept_at = time.monotonic()
+    for i in [*add_back, 1, 998, N - 2]:  # the add-back is the last change: the operator may still be on it
+        eventually(lambda i=i: idp.access(_login(i)) == "view", timeout=60, interval=0.2)
+    kept_s = time.monotonic() - kept_at
+    results.record("large_group", members=N, create_to_bound_s=round(bound, 1), single_removals=len(removed),
+                   kept_members_checked_s=round(kept_s, 2))  # fmt: skip

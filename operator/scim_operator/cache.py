@@ -155,12 +155,19 @@ class ClusterCache:
             bucket = self.member_groups[(namespace, m.get("value", ""))]
             (bucket.add if add else bucket.discard)(group)
 
+    def _group_values(self, namespace: str, group: str) -> set[str]:
+        """Every member value the group's objects (as stored now) hold."""
+        return {m.get("value", "") for m in self.group_members((namespace, group))}
+
     def _membership(self, namespace: str, group: str, old: Obj | None, new: Obj | None, notify: bool) -> None:
         """Move a group's (or shard's) members in the index; tell about users whose groups changed."""
         before = {m.get("value", "") for m in ((old or {}).get("spec") or {}).get("members") or []}
         after = {m.get("value", "") for m in ((new or {}).get("spec") or {}).get("members") or []}
-        if old is not None:
-            self._members_of(namespace, group, [{"value": v} for v in before - after], add=False)
+        if old is not None and (left := before - after):
+            # A member leaving this object may have moved to another object of the same group
+            # (group object <-> shard; their events come in any order): the group keeps them.
+            left -= self._group_values(namespace, group)
+            self._members_of(namespace, group, [{"value": v} for v in left], add=False)
         if new is not None:
             self._members_of(namespace, group, [{"value": v} for v in after - before], add=True)
         if notify and self.ready:

@@ -132,6 +132,30 @@ def test_user_membership_index_and_user_queue() -> None:
     assert cache.groups_of_user(("ns", "u2")) == 0
 
 
+@pytest.mark.parametrize("shard_first", [True, False])
+def test_a_member_moving_between_group_object_and_shard_stays_indexed(shard_first: bool) -> None:
+    """Writes to a group's objects are concurrent, so their events come in any order: a member
+    moved from the group object into a shard must keep the group in its index, or deactivating
+    that user would not queue the group (and its binding would keep them)."""
+    rec = Recorder()
+    shard = obj("g1-1", spec={"group": "g1", "members": [{"value": "u2"}]})
+    cache = ready_cache(
+        rec,
+        **{c.GROUP_PLURAL: [group("g1", "u1", "u3")], c.SHARD_PLURAL: [shard], c.USER_PLURAL: [obj("u1")]},
+    )
+    moved = obj("g1-1", spec={"group": "g1", "members": [{"value": "u2"}, {"value": "u1"}]})
+    steps = [(c.SHARD_PLURAL, moved), (c.GROUP_PLURAL, group("g1", "u3"))]
+    for plural, changed in steps if shard_first else reversed(steps):
+        cache.upsert(plural, changed)
+    assert cache.groups_of_user(("ns", "u1")) == 1
+    rec.clear()
+    cache.upsert(c.USER_PLURAL, {**obj("u1"), "spec": {"active": False}})
+    assert rec.groups == [("ns", "g1")]
+    # and a member really leaving every object of the group leaves the index
+    cache.upsert(c.SHARD_PLURAL, obj("g1-1", spec={"group": "g1", "members": [{"value": "u2"}]}))
+    assert cache.groups_of_user(("ns", "u1")) == 0
+
+
 def test_every_workspace_change_queues_the_workspace() -> None:
     rec = Recorder()
     cache = ready_cache(rec, **{c.WORKSPACE_PLURAL: [obj("ws")]})
