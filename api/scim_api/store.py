@@ -324,7 +324,12 @@ class GroupStore:
                 c.GROUP, c.VERSION, namespace, c.SHARD_PLURAL, write.name, write.ops + stamp,
                 field_manager=c.API_FIELD_MANAGER, _content_type="application/json-patch+json",
             )  # fmt: skip
-        self._directory.upsert(c.SHARD_PLURAL, unpacked(shard))
+        # cached as the watch would deliver it, from the members just written (not decoded
+        # again: 5,000 members per shard, on the event loop)
+        spec = shard.setdefault("spec", {})
+        spec.pop("packedMembers", None)
+        spec["members"] = write.members
+        self._directory.upsert(c.SHARD_PLURAL, shard)
 
     async def fetch_all(self, namespace: str, gid: str) -> tuple[Obj, list[Obj]]:
         """The group and its shards, fresh from the API server."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def test_expired_token_hashes_are_not_accepted() -> None:
     from scim_api.directory import Directory
@@ -64,3 +66,32 @@ def test_index_holds_one_id_or_a_set_and_drops_status() -> None:
     assert t.lookup("displayName", "ops") == {"g3"} and t.index["displayName"]["ops"] == "g3"
     put("g3", "Dev", "5")
     assert t.lookup("displayName", "ops") == set() and t.lookup("displayName", "dev") == {"g3"}
+
+
+def test_shard_changes_move_only_the_members_that_changed_and_echoes_are_skipped() -> None:
+    """A shard event links and unlinks only what changed; the watch's echo of a version
+    already held (the API's own write) is skipped."""
+    from scim_api.directory import Directory
+    from scim_core import constants as c
+
+    def shard(rv: str, *values: str, deleting: bool = False) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"namespace": "ns", "name": "g-1", "resourceVersion": rv}
+        if deleting:
+            metadata["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        return {"metadata": metadata, "spec": {"group": "g", "members": [{"value": v} for v in values]}}
+
+    d = Directory()
+    d.upsert(c.SHARD_PLURAL, shard("5", "a", "b"))
+    member_of = d.group_table("ns").member_of
+    assert member_of == {"a": {"g"}, "b": {"g"}}
+    d.upsert(c.SHARD_PLURAL, shard("6", "b", "c"))
+    assert member_of == {"b": {"g"}, "c": {"g"}}
+    echo = shard("6", "x")  # same version: the one already held
+    d.upsert(c.SHARD_PLURAL, echo)
+    assert d.shards_of("ns", "g")[0]["spec"]["members"] == [{"value": "b"}, {"value": "c"}]
+    d.upsert(c.SHARD_PLURAL, shard("4", "z"))  # older: ignored
+    assert member_of == {"b": {"g"}, "c": {"g"}}
+    d.upsert(c.SHARD_PLURAL, shard("7", "b", "c", deleting=True))
+    assert member_of == {} and d.shards_of("ns", "g") == []
+    d.upsert(c.SHARD_PLURAL, shard("8", "d", deleting=True))  # never held: nothing to unlink
+    assert member_of == {} and d.shards_of("ns", "g") == []

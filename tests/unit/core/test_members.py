@@ -10,8 +10,10 @@ import pytest
 from scim_core.members import (
     assemble_members,
     member_json,
+    member_key,
     pack_members,
     shard_order,
+    shared_members,
     unpack_members,
     unpacked,
 )
@@ -137,3 +139,55 @@ def test_assemble_reads_packed_and_listed_shards() -> None:
         {"value": "b"},
         {"value": "c"},
     ]
+
+
+def test_unpack_into_a_shared_cache_reuses_one_dict_per_member() -> None:
+    shared: dict[tuple[str, ...], dict[str, Any]] = {}
+    first = unpack_members(pack_members([{"value": "a"}, {"value": "b", "display": "B"}]), shared)
+    again = unpack_members(pack_members([{"value": "b", "display": "B"}, {"value": "c"}]), shared)
+    assert first == [{"value": "a"}, {"value": "b", "display": "B"}]
+    assert again == [{"value": "b", "display": "B"}, {"value": "c"}]
+    assert again[0] is first[1]  # known: the cached dict, not a copy
+    assert unpack_members(pack_members([{"value": "c"}]), shared)[0] is again[1]
+    assert shared == {
+        ("a",): {"value": "a"},
+        ("b", "B"): {"value": "b", "display": "B"},
+        ("c",): {"value": "c"},
+    }
+
+
+def test_unpack_into_a_shared_cache_drops_what_it_cannot_read() -> None:
+    shared: dict[tuple[str, ...], dict[str, Any]] = {}
+    got = unpack_members('[["u"], {"value": "x"}, "x", [1], ["u"]]', shared)
+    assert got == [{"value": "u"}, {"value": "u"}] and got[0] is got[1]
+    assert list(shared) == [("u",)]
+
+
+@pytest.mark.parametrize(
+    ("member", "key"),
+    [
+        ({"value": "u"}, ("u",)),
+        ({"value": "u", "display": "U"}, ("u", "U")),
+        ({"display": "U", "value": "u"}, None),  # another key order: kept as it is
+        ({"value": "u", "n": "1"}, None),
+        ({"value": "u", "display": None}, None),
+        ({"value": 1}, None),
+    ],
+)
+def test_member_key_is_the_packed_entry_for_the_usual_shapes(
+    member: dict[str, Any], key: tuple[str, ...] | None
+) -> None:
+    assert member_key(member) == key
+
+
+def test_shared_members_known_new_and_odd() -> None:
+    shared: dict[tuple[str, ...], dict[str, Any]] = {}
+    a = shared_members([{"value": "u1"}, {"value": "u2", "display": "Two"}], shared)
+    b = shared_members([{"value": "u1"}, {"value": "u2", "display": "Two"}], shared)  # all known
+    assert a == b == [{"value": "u1"}, {"value": "u2", "display": "Two"}]
+    assert a[0] is b[0] and a[1] is b[1]
+    odd = [{"value": "u1"}, "odd", {"value": ["x"]}, {"value": "u3", "n": 1}, {"value": "u4"}]
+    got = shared_members([dict(m) if isinstance(m, dict) else m for m in odd], shared)
+    assert got == odd and got[0] is a[0] and got[4] is shared[("u4",)]
+    unhashable = [{"value": "u1"}, {"value": ["x"]}]  # the usual keys, a value not hashable
+    assert shared_members(unhashable, shared) == unhashable
