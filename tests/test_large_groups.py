@@ -433,14 +433,19 @@ def _settled(kube: client.ApiClient, namespace: str, gid: str) -> None:
 @pytest.mark.timeout(900)
 def test_thousand_operation_patch_on_fifty_thousand_members(scim: ScimClient, kube: client.ApiClient) -> None:
     """Issue 8: 1,000-operation PATCHes (500 ``members[value eq …]`` removals + 500
-    additions) on a 50,000-member group are applied exactly and /healthz answers throughout.
+    additions) on a 50,000-member group are applied exactly and /healthz answers throughout,
+    each answer within the chart's liveness timeout (3 s). (The one test of this: it replaced
+    a second 50,000-member PATCH test in test_api_protocol.py, built through 50,000 SCIM adds.)
 
     - removals spread over every member object: every object is rewritten, and the API
-      server's cost per rewritten member bounds the time (docs/benchmarks.md, "profiles");
-      held here to a safety bound for a shared machine, its figures printed;
+      server's cost per rewritten member bounds the time (docs/benchmarks.md, "Profiles");
+      held here to a safety bound for a shared machine, its figures printed. The group is
+      stored with list-shaped shards (as before packing): the first spread PATCH packs them,
+      the second goes from packed to packed;
     - removals within one member object (an IdP's usual batch): three attempts, each a full,
       checked PATCH, held to a safety bound; the 1 s target is ``make bench-api``'s figure.
-    Correctness and /healthz always count.
+    Correctness (what the API server stores after each PATCH, and what SCIM then serves)
+    and /healthz always count.
     """
     gid = "grp-everyone"
     values = [f"user-{i:06d}" for i in range(BIG)]
@@ -475,12 +480,17 @@ def test_thousand_operation_patch_on_fifty_thousand_members(scim: ScimClient, ku
             one_object.append(patch(out, [f"more-{k}-{i:03d}" for i in range(500)]))
     figures = (
         f"spread PATCH {[round(t, 3) for t in spread]} s; one-object PATCH "
-        f"{[round(t, 3) for t in one_object]} s; slowest /healthz {max(slowest):.3f} s"
+        f"{[round(t, 3) for t in one_object]} s; slowest /healthz {max(slowest):.3f} s "
+        f"over {len(slowest)} probes"
     )
     print(figures)
-    assert len(slowest) > 3 and max(slowest) < LIVENESS_TIMEOUT, figures
+    assert len(slowest) > 10 and max(slowest) < LIVENESS_TIMEOUT, figures
     assert max(spread) < SPREAD_SAFETY_BOUND, figures
     assert max(one_object) < ONE_OBJECT_SAFETY_BOUND, figures
+    # what SCIM serves is what is stored (read after the probe: one answer renders 50,000)
+    served, _ = _members(scim, gid)
+    assert len(served) == len(expected) == BIG and served == expected
+    assert not served & set(values[1::100]) and "new-2-499" in served and "more-2-499" in served
 
 
 # ------------------------------------------------------------------ issue 12: group commit

@@ -288,16 +288,16 @@ class GroupStore:
             async with limit:
                 await self._write_shard(namespace, group, write)
 
-        jobs: list[Any] = [shard(w) for w in shard_writes]
-        if main_ops is not None:
-            jobs.append(main())
+        # the group object first: it is the one write the answer (its version) waits for
+        jobs: list[Any] = [main()] if main_ops is not None else []
+        jobs += [shard(w) for w in shard_writes]
         results = await asyncio.gather(*jobs, return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:  # a 404 or validation error first, then conflicts, then the rest
             errors.sort(key=lambda e: 0 if isinstance(e, ApiException) and e.status in (404, 400) else 1)
             raise errors[0]
-        last = results[-1] if main_ops is not None else None
-        return last if isinstance(last, dict) else None
+        first = results[0] if main_ops is not None else None
+        return first if isinstance(first, dict) else None
 
     async def _write_shard(self, namespace: str, group: Obj, write: SlotWrite) -> None:
         assert write.name is not None
