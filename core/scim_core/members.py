@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import operator
 import sys
-from collections.abc import Iterable, Mapping
-from itertools import chain, compress
+from collections.abc import Callable, Iterable, Mapping
+from itertools import compress
+from operator import itemgetter
 from typing import Any
 
 import orjson
 
 Member = dict[str, Any]
-#: A member as a cache shares it and as it is packed: ``(value,)`` or ``(value, display)``.
-MemberKey = tuple[str, ...]
-_KEYS = ("value", "display")
-#: The member shapes a key stands for (keys in this order, string values).
-_SHAPES = {_KEYS[:1], _KEYS}
+#: A member as a cache shares it: its value (no display), or ``(value, display)``.
+MemberKey = str | tuple[str, str]
 
 
 def member_json(value: str, display: str | None = None) -> Member:
@@ -46,73 +44,81 @@ def assemble_members(group: Mapping[str, Any] | None, shards: Iterable[Mapping[s
 
 
 def pack_members(members: Iterable[Mapping[str, Any]]) -> str:
-    """A ScimMemberShard's ``spec.packedMembers``: one JSON string (``[[value, display?], …]``)
-    the API server stores without walking each member, about 5x cheaper per write than the
-    same members as a list (docs/benchmarks.md, "Profiles")."""
-    return orjson.dumps(
-        [[m["value"]] if m.get("display") is None else [m["value"], m["display"]] for m in members]
-    ).decode()
+    """A ScimMemberShard's ``spec.packedMembers``: one JSON string, flat
+    ``[value, display-or-null, value, display-or-null, …]``, that the API server stores without
+    walking each member, about 5x cheaper per write than the same members as a list
+    (docs/benchmarks.md, "Profiles"). Flat, so decoding creates one list and strings, not a
+    list per member: the garbage collector has nothing per member to track."""
+    return orjson.dumps([x for m in members for x in (m["value"], m.get("display"))]).decode()
 
 
 def unpack_members(text: str, shared: dict[MemberKey, Member] | None = None) -> list[Member]:
     """The members :func:`pack_members` packed. Only the API writes shards; a hand-edited one
-    that does not parse, or an entry that is not ``[value]``/``[value, display]`` strings,
-    counts as no member: it grants nothing (never a crash of a watch), and the group's next
-    write replaces the shard whole.
+    that does not parse (or is not a flat list of pairs) counts as no member, and a pair that
+    is not a string value with a string or null display is left out: it grants nothing (never
+    a crash of a watch), and the group's next write replaces the shard whole.
 
     With ``shared`` (a cache's :func:`member_key` -> member dict), each member is the one
     dict ``shared`` holds for it (added when new), so equal members across objects and
-    events are one object. Built from C-level ``map``/``zip`` calls, not a Python loop per
-    member: a cache decodes a 5,000-member shard on every watch event, on its event loop."""
+    events are one object; when no member has a display, by C-level lookups only: a cache
+    decodes a 5,000-member shard on every watch event, on its event loop."""
     try:
         entries = orjson.loads(text)
     except orjson.JSONDecodeError:
         return []
-    if not isinstance(entries, list):
+    if not isinstance(entries, list) or len(entries) % 2:
         return []
-    if not _well_formed(entries):  # hand-edited: the readable entries only (rare, slow path)
-        entries = [e for e in entries if _well_formed([e])]
-    keys: list[MemberKey] = list(map(tuple, entries))
+    values, displays = entries[0::2], entries[1::2]
+    if not (set(map(type, values)) <= {str} and set(map(type, displays)) <= {str, type(None)}):
+        pairs = [(v, d) for v, d in zip(values, displays, strict=True) if _readable(v, d)]  # hand-edited
+        values, displays = [v for v, _ in pairs], [d for _, d in pairs]
+    # a member without display is keyed by its value itself: no object made per member
+    plain = displays.count(None) == len(displays)
+    keys: list[MemberKey] = values if plain else list(map(_key, values, displays))
     if shared is None:
-        return [dict(zip(_KEYS, key, strict=False)) for key in keys]  # (value,) pairs with one
+        return list(map(_from_key, keys))
     found = list(map(shared.get, keys))
     if None in found:  # members not seen before: added once, strings interned
         for key in set(compress(keys, map(operator.not_, found))):
-            shared[key] = _interned(key)
+            shared[key] = _from_key(key, sys.intern)
         found = list(map(shared.__getitem__, keys))
     return found  # type: ignore[return-value]  # no None left
 
 
-def _interned(key: MemberKey) -> Member:
-    """The member a key stands for, its strings interned (a cache holds it for good)."""
-    return dict(zip(_KEYS, map(sys.intern, key), strict=False))
+def _readable(value: Any, display: Any) -> bool:
+    return isinstance(value, str) and (display is None or isinstance(display, str))
 
 
-def _well_formed(entries: list[Any]) -> bool:
-    """Every entry a ``[value]`` or ``[value, display]`` list of strings (C-level checks)."""
-    return (
-        set(map(type, entries)) <= {list}
-        and set(map(len, entries)) <= {1, 2}
-        and set(map(type, chain.from_iterable(entries))) <= {str}
-    )
+def _key(value: str, display: str | None) -> MemberKey:
+    return value if display is None else (value, display)
+
+
+def _from_key(key: MemberKey, intern: Callable[[str], str] = str) -> Member:
+    """The member a key stands for (strings interned when a cache holds it for good)."""
+    if isinstance(key, str):
+        return {"value": intern(key)}
+    return {"value": intern(key[0]), "display": intern(key[1])}
 
 
 def member_key(member: Mapping[str, Any]) -> MemberKey | None:
-    """What a cache shares equal members by, the same as their packed entry: ``(value,)``
-    or ``(value, display)``; None for a member of another shape (kept as it is)."""
-    key = tuple(member.values())
-    if tuple(member) in _SHAPES and all(isinstance(v, str) for v in key):
-        return key
+    """What a cache shares equal members by: the value for ``{"value": …}``, the pair for
+    ``{"value": …, "display": …}`` (strings, keys in that order); None for a member of another
+    shape (kept as it is)."""
+    keys = tuple(member)
+    if keys == ("value",) and isinstance(value := member["value"], str):
+        return value
+    if keys == ("value", "display") and all(isinstance(v, str) for v in member.values()):
+        return (member["value"], member["display"])
     return None
 
 
 def shared_members(members: list[Any], shared: dict[MemberKey, Member]) -> list[Any]:
     """``members`` as the dicts ``shared`` holds for them (added when new); members of another
-    shape as they are. When every one is known already (most of a group's members on each of
-    its events), by C-level lookups only, no Python loop per member."""
-    if set(map(type, members)) <= {dict} and set(map(tuple, members)) <= _SHAPES:
+    shape as they are. When all are ``{"value": …}`` and known already (most of a group's
+    members on each of its events), by C-level lookups only, no Python loop per member."""
+    if set(map(type, members)) <= {dict} and set(map(tuple, members)) <= {("value",)}:
         try:
-            found = list(map(shared.get, map(tuple, map(dict.values, members))))
+            found = list(map(shared.get, map(itemgetter("value"), members)))
         except TypeError:  # an unhashable value (a hand-edited member): the slow path
             found = [None]
         if None not in found:
@@ -126,7 +132,7 @@ def _shared_member(member: Member, shared: dict[MemberKey, Member]) -> Member:
         return member
     found = shared.get(key)
     if found is None:
-        found = shared[key] = _interned(key)
+        found = shared[key] = _from_key(key, sys.intern)
     return found
 
 

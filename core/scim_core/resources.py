@@ -365,8 +365,9 @@ class ScimMemberShardSpec(_Model):
             str,
             Field(
                 max_length=1_200_000,
-                description="The members as one JSON string [[value, display?], ...] (read after "
-                "members): the API server does not walk it per member, so a write costs a fifth.",
+                description="The members as one JSON string, flat [value, display-or-null, ...] "
+                "(read after members): the API server does not walk it per member, so a write "
+                "costs a fifth.",
             ),
         ]
         | None
