@@ -1,17 +1,16 @@
-"""PATCH protocol edges through the API: RFC 7644 §3.5.2.3 ``noTarget``, the member cap,
-and bounded work (a 1,000-operation PATCH on a 50,000-member group, /healthz answering
-meanwhile)."""
+"""PATCH protocol edges through the API: RFC 7644 §3.5.2.3 ``noTarget`` and the member cap.
+(Bounded work, a 1,000-operation PATCH on a 50,000-member group with /healthz answering
+meanwhile, is tests/test_large_groups.py::test_thousand_operation_patch_on_fifty_thousand_members.)"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from .conftest import ScimClient
-from .helpers import eventually, health_probed
+from .helpers import eventually
 from .idp_bodies import PATCH
 
 pytestmark = pytest.mark.cluster
@@ -95,41 +94,3 @@ def test_member_cap(capped: ScimClient, scim: ScimClient) -> None:
     r = _patch(capped, big["id"], {"op": "add", "path": "members", "value": [{"value": "late"}]})
     assert r.status_code == 400
     assert len(_members(capped, big["id"])) == CAP + 2
-
-
-BIG = 50_000
-LIVENESS_TIMEOUT = 3.0  # the chart's livenessProbe.timeoutSeconds
-
-
-@pytest.mark.timeout(900)
-def test_thousand_operation_patch_on_a_fifty_thousand_member_group(scim: ScimClient) -> None:
-    """Bounded work per request: the member filters are answered from the index and member
-    placement is linear, so the API holds its event loop only briefly and the liveness
-    probe keeps answering while the request runs: each /healthz answers well within the
-    chart's liveness timeout (3 s). The request's duration is dominated by the API server
-    rewriting every member object the removals touch (see docs/benchmarks.md); its bound
-    here is only a safety net for a shared machine."""
-    g = scim.create_group("Everyone")
-    gid = g["id"]
-    adds = [
-        {"op": "add", "path": "members", "value": [{"value": f"user-{i:06d}"} for i in range(k, k + 1000)]}
-        for k in range(0, BIG, 1000)
-    ]
-    assert _patch(scim, gid, *adds).status_code == 204
-    removed = [f"user-{i:06d}" for i in range(0, BIG, 100)]  # spread over every member object
-    ops = [{"op": "remove", "path": f'members[value eq "{v}"]'} for v in removed]
-    ops += [
-        {"op": "add", "path": "members", "value": [{"value": f"new-{i:04d}"}]} for i in range(1000 - len(ops))
-    ]
-    assert len(ops) == 1000
-
-    with health_probed(lambda: scim.tc.get("/healthz").status_code) as slowest:
-        start = time.monotonic()
-        r = _patch(scim, gid, *ops)
-        elapsed = time.monotonic() - start
-    assert r.status_code == 204, r.text
-    figures = f"PATCH {elapsed:.2f}s, slowest /healthz {max(slowest):.3f}s over {len(slowest)} probes"
-    assert len(slowest) > 10 and max(slowest) < LIVENESS_TIMEOUT, figures
-    assert elapsed < 300, figures
-    members = set(_members(scim, gid))
-    assert len(members) == BIG and not members & set(removed) and "new-0499" in members

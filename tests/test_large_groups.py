@@ -19,6 +19,7 @@ from scim_api.layout import INLINE_MAX_MEMBERS, SHARD_MAX_MEMBERS
 from scim_api.protocol.resources import etag
 from scim_api.state import ApiState
 from scim_core import constants as c
+from scim_core.members import unpacked
 
 from .conftest import ScimClient
 from .helpers import create_workspace, custom, eventually, health_probed
@@ -46,6 +47,8 @@ def test_large_group_spills_into_shards(scim: ScimClient, kube: client.ApiClient
     shards = api.list_namespaced_custom_object(
         c.GROUP, c.VERSION, scim.namespace, c.SHARD_PLURAL, label_selector=f"{c.GROUP_LABEL}={gid}"
     )["items"]
+    assert all("packedMembers" in s["spec"] for s in shards)  # written packed
+    shards = [unpacked(s) for s in shards]
     assert len(group["spec"]["members"]) <= INLINE_MAX_MEMBERS and shards
     stored = [m["value"] for m in group["spec"]["members"]] + [
         m["value"] for s in shards for m in s["spec"]["members"]
@@ -206,13 +209,14 @@ def _members(replica: ScimClient, gid: str) -> tuple[set[str], str]:
 
 
 def _objects(kube: client.ApiClient, namespace: str, gid: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The group and its shards as the API server holds them (the truth, not a cache)."""
+    """The group and its shards as the API server holds them (the truth, not a cache), packed
+    shards decoded."""
     api = custom(kube)
     group = api.get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, gid)
     shards = api.list_namespaced_custom_object(
         c.GROUP, c.VERSION, namespace, c.SHARD_PLURAL, label_selector=f"{c.GROUP_LABEL}={gid}"
     )["items"]
-    return group, shards
+    return group, [unpacked(s) for s in shards]
 
 
 def _stored(kube: client.ApiClient, namespace: str, gid: str) -> set[str]:
@@ -419,8 +423,8 @@ def _settled(kube: client.ApiClient, namespace: str, gid: str) -> None:
     this test process (same interpreter lock), so its first pass over a new 50,000-member
     group would otherwise be timed as part of the API's answer."""
 
-    def done() -> bool:
-        group = _objects(kube, namespace, gid)[0]
+    def done() -> bool:  # the group object only: polling its 50,000 members would load the test
+        group = custom(kube).get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, gid)
         return bool((group.get("status") or {}).get("observedGeneration") == group["metadata"]["generation"])
 
     eventually(done, timeout=120)
@@ -429,14 +433,19 @@ def _settled(kube: client.ApiClient, namespace: str, gid: str) -> None:
 @pytest.mark.timeout(900)
 def test_thousand_operation_patch_on_fifty_thousand_members(scim: ScimClient, kube: client.ApiClient) -> None:
     """Issue 8: 1,000-operation PATCHes (500 ``members[value eq …]`` removals + 500
-    additions) on a 50,000-member group are applied exactly and /healthz answers throughout.
+    additions) on a 50,000-member group are applied exactly and /healthz answers throughout,
+    each answer within the chart's liveness timeout (3 s). (The one test of this: it replaced
+    a second 50,000-member PATCH test in test_api_protocol.py, built through 50,000 SCIM adds.)
 
     - removals spread over every member object: every object is rewritten, and the API
-      server's cost per rewritten member bounds the time (docs/benchmarks.md, "profiles");
-      held here to a safety bound for a shared machine, its figures printed;
+      server's cost per rewritten member bounds the time (docs/benchmarks.md, "Profiles");
+      held here to a safety bound for a shared machine, its figures printed. The group is
+      stored with list-shaped shards (as before packing): the first spread PATCH packs them,
+      the second goes from packed to packed;
     - removals within one member object (an IdP's usual batch): three attempts, each a full,
       checked PATCH, held to a safety bound; the 1 s target is ``make bench-api``'s figure.
-    Correctness and /healthz always count.
+    Correctness (what the API server stores after each PATCH, and what SCIM then serves)
+    and /healthz always count.
     """
     gid = "grp-everyone"
     values = [f"user-{i:06d}" for i in range(BIG)]
@@ -471,12 +480,17 @@ def test_thousand_operation_patch_on_fifty_thousand_members(scim: ScimClient, ku
             one_object.append(patch(out, [f"more-{k}-{i:03d}" for i in range(500)]))
     figures = (
         f"spread PATCH {[round(t, 3) for t in spread]} s; one-object PATCH "
-        f"{[round(t, 3) for t in one_object]} s; slowest /healthz {max(slowest):.3f} s"
+        f"{[round(t, 3) for t in one_object]} s; slowest /healthz {max(slowest):.3f} s "
+        f"over {len(slowest)} probes"
     )
     print(figures)
-    assert len(slowest) > 3 and max(slowest) < LIVENESS_TIMEOUT, figures
+    assert len(slowest) > 10 and max(slowest) < LIVENESS_TIMEOUT, figures
     assert max(spread) < SPREAD_SAFETY_BOUND, figures
     assert max(one_object) < ONE_OBJECT_SAFETY_BOUND, figures
+    # what SCIM serves is what is stored (read after the probe: one answer renders 50,000)
+    served, _ = _members(scim, gid)
+    assert len(served) == len(expected) == BIG and served == expected
+    assert not served & set(values[1::100]) and "new-2-499" in served and "more-2-499" in served
 
 
 # ------------------------------------------------------------------ issue 12: group commit

@@ -26,6 +26,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from scim_core import constants as c
+from scim_core.members import pack_members, unpacked
 
 from .directory import Directory, resource_version
 from .errors import ScimError, bad_request, not_found, uniqueness
@@ -291,16 +292,16 @@ class GroupStore:
             async with limit:
                 await self._write_shard(namespace, group, write)
 
-        jobs: list[Any] = [shard(w) for w in shard_writes]
-        if main_ops is not None:
-            jobs.append(main())
+        # the group object first: it is the one write the answer (its version) waits for
+        jobs: list[Any] = [main()] if main_ops is not None else []
+        jobs += [shard(w) for w in shard_writes]
         results = await asyncio.gather(*jobs, return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:  # a 404 or validation error first, then conflicts, then the rest
             errors.sort(key=lambda e: 0 if isinstance(e, ApiException) and e.status in (404, 400) else 1)
             raise errors[0]
-        last = results[-1] if main_ops is not None else None
-        return last if isinstance(last, dict) else None
+        first = results[0] if main_ops is not None else None
+        return first if isinstance(first, dict) else None
 
     async def _write_shard(self, namespace: str, group: Obj, write: SlotWrite) -> None:
         assert write.name is not None
@@ -316,7 +317,7 @@ class GroupStore:
                         c.owner_reference(c.GROUP_KIND, group["metadata"]["name"], group["metadata"]["uid"])
                     ],
                 },
-                "spec": {"group": group["metadata"]["name"], "members": write.members},
+                "spec": {"group": group["metadata"]["name"], "packedMembers": pack_members(write.members)},
             }  # fmt: skip
             shard: Obj = await self._custom.create_namespaced_custom_object(
                 c.GROUP, c.VERSION, namespace, c.SHARD_PLURAL, body, field_manager=c.API_FIELD_MANAGER
@@ -327,6 +328,11 @@ class GroupStore:
                 c.GROUP, c.VERSION, namespace, c.SHARD_PLURAL, write.name, write.ops + stamp,
                 field_manager=c.API_FIELD_MANAGER, _content_type="application/json-patch+json",
             )  # fmt: skip
+        # cached as the watch would deliver it, from the members just written (not decoded
+        # again: 5,000 members per shard, on the event loop)
+        spec = shard.setdefault("spec", {})
+        spec.pop("packedMembers", None)
+        spec["members"] = write.members
         self._directory.upsert(c.SHARD_PLURAL, shard)
 
     async def fetch_all(self, namespace: str, gid: str) -> tuple[Obj, list[Obj]]:
@@ -362,7 +368,7 @@ class GroupStore:
             except (ApiException, *_NETWORK_ERRORS) as exc:
                 raise _kube_error(exc) from exc
             for shard in result.get("items", []):
-                self._directory.upsert(c.SHARD_PLURAL, shard)
+                self._directory.upsert(c.SHARD_PLURAL, unpacked(shard))
         return self._directory.shards_of(namespace, gid)
 
     async def _rename_back(self, namespace: str, gid: str, obj: Obj, name: str) -> None:
@@ -455,6 +461,14 @@ def plan_writes(
         return names[i]
 
     writes = plan_members(slots, new.members, new_name)
+    versions = {s["metadata"]["name"]: s["metadata"]["resourceVersion"] for s in shards}
+    for w in writes:
+        if w.name is not None and not w.create:  # a shard is rewritten whole, packed
+            w.ops = [
+                {"op": "test", "path": "/metadata/resourceVersion", "value": versions[w.name]},
+                {"op": "add", "path": "/spec/members", "value": []},
+                {"op": "add", "path": "/spec/packedMembers", "value": pack_members(w.members)},
+            ]
     if "members" not in spec:
         for w in writes:
             if w.name is None:

@@ -360,6 +360,18 @@ class ScimMemberShardSpec(_Model):
         ),
     ]
     members: MemberList = Field(default_factory=list)
+    packedMembers: (
+        Annotated[
+            str,
+            Field(
+                max_length=1_200_000,
+                description="The members as one JSON string, flat [value, display-or-null, ...] "
+                "(read after members): the API server does not walk it per member, so a write "
+                "costs a fifth.",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class ScimMemberShardStatus(_Model):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 
@@ -109,3 +111,32 @@ def test_a_member_moving_between_group_object_and_shard_stays_indexed(
     assert set(table.member_of["u2"]) == set(table.member_of["u3"]) == {"g"}
     d.delete(second[0], _obj(second[1], list(other), 4, group="g" if second[0] == c.SHARD_PLURAL else None))
     assert "u2" not in table.member_of
+
+
+def test_shard_changes_move_only_the_members_that_changed_and_echoes_are_skipped() -> None:
+    """A shard event links and unlinks only what changed; the watch's echo of a version
+    already held (the API's own write) is skipped."""
+    from scim_api.directory import Directory
+    from scim_core import constants as c
+
+    def shard(rv: str, *values: str, deleting: bool = False) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"namespace": "ns", "name": "g-1", "resourceVersion": rv}
+        if deleting:
+            metadata["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        return {"metadata": metadata, "spec": {"group": "g", "members": [{"value": v} for v in values]}}
+
+    d = Directory()
+    d.upsert(c.SHARD_PLURAL, shard("5", "a", "b"))
+    member_of = d.group_table("ns").member_of
+    assert member_of == {"a": {"g": 1}, "b": {"g": 1}}
+    d.upsert(c.SHARD_PLURAL, shard("6", "b", "c"))
+    assert member_of == {"b": {"g": 1}, "c": {"g": 1}}
+    echo = shard("6", "x")  # same version: the one already held
+    d.upsert(c.SHARD_PLURAL, echo)
+    assert d.shards_of("ns", "g")[0]["spec"]["members"] == [{"value": "b"}, {"value": "c"}]
+    d.upsert(c.SHARD_PLURAL, shard("4", "z"))  # older: ignored
+    assert member_of == {"b": {"g": 1}, "c": {"g": 1}}
+    d.upsert(c.SHARD_PLURAL, shard("7", "b", "c", deleting=True))
+    assert member_of == {} and d.shards_of("ns", "g") == []
+    d.upsert(c.SHARD_PLURAL, shard("8", "d", deleting=True))  # never held: nothing to unlink
+    assert member_of == {} and d.shards_of("ns", "g") == []

@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from scim_core.informer import RETRY_CAP, Slim, retry_delay
+from scim_core.members import pack_members
 
 
 def _group(name: str, *members: Any) -> dict[str, Any]:
@@ -53,3 +54,16 @@ def test_slim_leaves_objects_without_members_or_conditions_alone(obj: dict[str, 
 )
 def test_retry_delay_doubles_to_a_one_second_cap(failures: int, delay: float) -> None:
     assert retry_delay(failures) == pytest.approx(delay)
+
+
+def test_slim_decodes_a_packed_shard_into_shared_members() -> None:
+    slim = Slim()
+    a = slim(_group("a", {"value": "u1"}))
+    shard = slim(
+        {
+            "metadata": {"name": "a-1"},
+            "spec": {"group": "a", "packedMembers": pack_members([{"value": "u1"}])},
+        }
+    )
+    assert shard["spec"] == {"group": "a", "members": [{"value": "u1"}]}
+    assert shard["spec"]["members"][0] is a["spec"]["members"][0]
