@@ -315,6 +315,10 @@ def test_a_new_writer_waits_for_the_last_rounds_clients() -> None:
 
         await _settle(*(back(i) for i in range(4)))
         assert g.writes == 2 and not gc._queues  # one round for the four (not one, then three)
+        gc._last["g"] = (4, 0.04)
+        started = asyncio.get_running_loop().time()
+        await gc.submit("g", _add("alone"), None, g.write)  # nobody else comes: it waits 10 ms, no more
+        assert g.writes == 3 and 0.009 < asyncio.get_running_loop().time() - started < 0.5
 
     _run(body)
 
