@@ -205,12 +205,18 @@ class GroupStore:
         the fresh objects (including any of its own writes that already landed).
         Returns the stored ScimGroup and whether anything changed."""
         obj = await self.current(namespace, gid)
-        shards = await self.fresh_shards(namespace, gid)
+        # A group that never had shards (its object is not marked and the cache knows none)
+        # is written without listing its shards first: only its object, under a test of its
+        # resourceVersion. Whoever creates a shard lists first and marks the object in the
+        # same round, so a shard this replica has not seen yet fails that test (re-read,
+        # listed) or was not answered yet when this write landed (it comes after).
+        listed = _sharded(obj) or bool(self._directory.shards_of(namespace, gid))
+        shards = await self.fresh_shards(namespace, gid) if listed else []
         confirmed = False  # the group object itself is read fresh, not from the cache
         for _attempt in range(MAX_ATTEMPTS):
             if not confirmed and not if_match_holds(obj, if_match, shards):
                 obj, shards = await self.fetch_all(namespace, gid)  # the cache may lag: confirm
-                confirmed = True
+                confirmed = listed = True
             check_if_match(obj, if_match, shards)
             large = (
                 sum(len((o.get("spec") or {}).get("members") or ()) for o in (obj, *shards))
@@ -219,21 +225,27 @@ class GroupStore:
             # a large group's state, operations and placement are pure work of a few hundred ms:
             # in a worker thread the event loop keeps answering (/healthz, other groups) meanwhile
             old, new = await _run(large, _apply, change, obj, shards)
-            if new == old:
+            if new == old and not (confirmed and shards and not _sharded(obj)):
                 if confirmed:
                     return obj, False
                 # "nothing to do" is never answered from a cache that may lag: removing a
                 # member only another replica has seen would be acknowledged and not done
                 obj, shards = await self.fetch_all(namespace, gid)
-                confirmed = True
+                confirmed = listed = True
                 continue
             renamed = new.display_name.casefold() != old.display_name.casefold()
             if renamed and self._name_taken(namespace, new.display_name, gid):
                 raise uniqueness(f"A group named {new.display_name!r} already exists")
             writes = await _run(large, plan_writes, obj, shards, new)
+            if not listed and any(w.name is not None for w in writes):  # a spill: list first
+                shards, listed = await self.fresh_shards(namespace, gid), True
+                continue
             main_ops = main_object_ops(obj, old, new, if_match is not None)
             inline = next((w.ops for w in writes if w.name is None), [])
             own_change = inline or new.display_name != old.display_name or new.external_id != old.external_id
+            marks = shard_guard(obj, listed, bool(shards) or any(w.create for w in writes))
+            if marks:  # the object is written whatever else changes (see above)
+                main_ops, own_change = main_ops + marks, True
             try:
                 # every touched object at once (each write is guarded and idempotent, so a
                 # conflict on one re-plans all of them on fresh objects)
@@ -249,7 +261,7 @@ class GroupStore:
                 if exc.status in (409, 422):  # a guarded value moved: re-read and re-apply
                     before = obj["metadata"]["resourceVersion"]
                     obj, shards = await self.fetch_all(namespace, gid)
-                    confirmed = True
+                    confirmed = listed = True
                     if (
                         exc.status == 422
                         and obj["metadata"]["resourceVersion"] == before
@@ -456,6 +468,28 @@ def plan_writes(
             if w.name is None:
                 w.ops.insert(0, {"op": "add", "path": "/spec/members", "value": []})
     return writes
+
+
+#: On a group object: some of its members are (or were) in ScimMemberShards.
+SHARDED = f"{c.GROUP}/sharded"
+
+
+def _sharded(obj: Obj) -> bool:
+    return SHARDED in (obj["metadata"].get("annotations") or {})
+
+
+def shard_guard(obj: Obj, listed: bool, has_shards: bool) -> list[dict[str, Any]]:
+    """JSON Patch ops that keep "no shard unseen" true for writers that skip the list:
+    a write planned without listing shards tests the object's resourceVersion; a write that
+    creates a shard (or finds one) marks the object, which moves that resourceVersion.
+    They go after :func:`main_object_ops`, which makes sure the annotations exist."""
+    ops: list[dict[str, Any]] = []
+    if not listed:
+        version = obj["metadata"]["resourceVersion"]
+        ops.append({"op": "test", "path": "/metadata/resourceVersion", "value": version})
+    if has_shards and not _sharded(obj):
+        ops.append({"op": "add", "path": f"/metadata/annotations/{_escape(SHARDED)}", "value": "true"})
+    return ops
 
 
 def main_object_ops(
