@@ -1,7 +1,8 @@
 """The member-add fast path: a group that never had shards is written without listing its
-shards first, under a test of its object's resourceVersion; whoever spills members into a
-shard marks the object in the same write. So a replica whose cache missed both the shard
-and the mark still decides on what the API server holds."""
+shards first, under a test of its object's labels; whoever spills members into a shard
+marks the object (a label) in the same round. So a replica whose cache missed both the
+shard and the mark still decides on what the API server holds. Appends to the group object
+are guarded by its generation, which the operator's status and finalizer writes leave alone."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from kubernetes import client
 
 from scim_api.layout import INLINE_MAX_MEMBERS
-from scim_api.store import SHARDED, shard_guard
+from scim_api.protocol.group_patch import GroupState
+from scim_api.store import SHARDED, main_object_ops, on_generation, unlisted_guard
 
 from .conftest import ScimClient
 from .helpers import eventually
@@ -20,26 +22,54 @@ from .test_large_groups import GROUP, PATCH, _add, _hide_shards, _objects, _stat
 __all__ = ["replica_b"]  # the fixture, shared with test_large_groups
 
 
-def _version(rv: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"metadata": {"resourceVersion": rv, **({"annotations": annotations} if annotations else {})}}
+def _obj(labels: dict[str, str] | None = None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"resourceVersion": "7", "generation": 3}
+    if labels is not None:
+        metadata["labels"] = labels
+    return {"metadata": metadata}
 
 
 @pytest.mark.parametrize(
-    ("obj", "listed", "has_shards", "ops"),
+    ("obj", "listed", "ops"),
     [
-        (_version("7"), True, False, []),  # listed, nothing sharded: as before
-        (_version("7"), False, False, [{"op": "test", "path": "/metadata/resourceVersion", "value": "7"}]),
-        (
-            _version("7"),
-            True,
-            True,
-            [{"op": "add", "path": "/metadata/annotations/scim.optimaite.eu~1sharded", "value": "true"}],
-        ),
-        (_version("7", {SHARDED: "true"}), True, True, []),  # marked once
+        (_obj({"a": "b"}), True, []),  # shards listed: as before
+        (_obj({"a": "b"}), False, [{"op": "test", "path": "/metadata/labels", "value": {"a": "b"}}]),
+        (_obj(), False, [{"op": "test", "path": "/metadata/resourceVersion", "value": "7"}]),
     ],
 )
-def test_shard_guard(obj: dict[str, Any], listed: bool, has_shards: bool, ops: list[dict[str, Any]]) -> None:
-    assert shard_guard(obj, listed, has_shards) == ops
+def test_unlisted_guard(obj: dict[str, Any], listed: bool, ops: list[dict[str, Any]]) -> None:
+    assert unlisted_guard(obj, listed) == ops
+
+
+def test_appends_to_the_group_object_are_guarded_by_its_generation() -> None:
+    """The operator's finalizer and status writes move the resourceVersion, not the generation."""
+    obj = _obj({})
+    append: list[dict[str, Any]] = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
+        {"op": "add", "path": "/spec/members/-", "value": {"value": "u"}},
+    ]
+    removal: list[dict[str, Any]] = [
+        {"op": "test", "path": "/spec/members/0/value", "value": "x"},
+        {"op": "remove", "path": "/spec/members/0"},
+    ]
+    assert on_generation(obj, append) == [
+        {"op": "test", "path": "/metadata/generation", "value": 3},
+        append[1],
+    ]
+    assert on_generation(obj, removal) == removal
+    assert on_generation(obj, []) == []
+
+
+@pytest.mark.parametrize(
+    ("labels", "first"), [({"x": "y"}, []), (None, [{"op": "add", "path": "/metadata/labels", "value": {}}])]
+)
+def test_the_mark_is_a_label(labels: dict[str, str] | None, first: list[dict[str, Any]]) -> None:
+    state = GroupState("G")
+    ops = main_object_ops(_obj(labels), state, state, False, mark=True)
+    assert ops[: len(first) + 1] == [
+        *first,
+        {"op": "add", "path": "/metadata/labels/scim.optimaite.eu~1sharded", "value": "true"},
+    ]
 
 
 @pytest.mark.cluster
@@ -57,10 +87,10 @@ def test_a_replica_that_missed_the_spill_rereads_before_writing(
         return obj if obj and len(obj["spec"].get("members") or []) == INLINE_MAX_MEMBERS else None
 
     full = eventually(filled, timeout=10)
-    assert SHARDED not in (full["metadata"].get("annotations") or {})
+    assert SHARDED not in (full["metadata"].get("labels") or {})
     _add(scim, gid, ["sh-1", "sh-2"])  # no room left inline: a shard, and the object marked
     group, shards = _objects(kube, ns, gid)
-    assert shards and group["metadata"]["annotations"][SHARDED] == "true"
+    assert shards and group["metadata"]["labels"][SHARDED] == "true"
     eventually(lambda: _state(replica_b).directory.shards_of(ns, gid), timeout=10)
 
     def lag() -> None:  # B holds the object as it was before the spill, and no shard
