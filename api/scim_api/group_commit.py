@@ -14,12 +14,21 @@ answer:
   requests of that round are re-run one by one, so one bad request never fails the others.
 
 Nothing is answered before the write that holds its change has landed. The folding is pure
-(:func:`fold`, :func:`next_round`); :class:`GroupCommit` is the small asyncio coordinator.
+(:func:`fold`, :func:`next_round`, :func:`linger`); :class:`GroupCommit` is the small asyncio
+coordinator.
+
+A round answers its requests together, so clients that send one request after another come
+back together, a moment after the next round has already started with whoever was waiting:
+eight clients split into two cohorts of about four, each round writing half of what it could.
+So before a round the writer waits a little (:func:`linger`, a fraction of the last round's
+write time, at most ``MAX_LINGER``) while fewer requests wait than the last round answered.
+A lone client's requests (a round of one) never wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -31,6 +40,12 @@ R = TypeVar("R")
 
 #: Most requests folded into one round: bounds the work (and the answer delay) of a round.
 MAX_ROUND = 256
+#: Longest wait for the last round's clients to come back before a round starts, and the
+#: share of the last round's write time it may take (a few ms against a write of 50-100 ms).
+MAX_LINGER = 0.02
+LINGER_SHARE = 0.25
+#: Groups whose last round is remembered after their writer stopped (oldest forgotten first).
+MAX_REMEMBERED = 1024
 
 
 @dataclass
@@ -86,6 +101,14 @@ def fold(state: GroupState, changes: list[Change]) -> Folded:
     return out
 
 
+def linger(waiting: int, last_round: int, last_seconds: float) -> float:
+    """Seconds to wait for more requests before the next round: none while as many wait as
+    the last round answered, or when that round was a lone request (nobody to wait for)."""
+    if last_round <= 1 or waiting >= last_round:
+        return 0.0
+    return min(MAX_LINGER, last_seconds * LINGER_SHARE)
+
+
 #: Writes one round: (change for the whole round, If-Match or None) -> the result.
 Writer = Callable[[Change, "str | None"], Awaitable[R]]
 
@@ -95,6 +118,9 @@ class GroupCommit(Generic[R]):
 
     def __init__(self, limit: int = MAX_ROUND) -> None:
         self._queues: dict[Hashable, list[Pending[R]]] = {}
+        self._arrived: dict[Hashable, asyncio.Event] = {}  # set when a request joins a queue
+        # per group whose writer stopped: its last round's size and write time
+        self._last: dict[Hashable, tuple[int, float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # held so a running writer is not collected
         self._limit = limit
         self.rounds = 0  # writes started (for tests and metrics): fewer than requests under load
@@ -110,24 +136,49 @@ class GroupCommit(Generic[R]):
             task.add_done_callback(self._tasks.discard)
         else:
             queue.append(pending)
+            arrived = self._arrived.get(key)
+            if arrived is not None:
+                arrived.set()
         assert pending.future is not None
         # the writer goes on if this request is cancelled: what it joined still lands whole
         return await asyncio.shield(pending.future)
 
     async def _drain(self, key: Hashable, queue: list[Pending[R]], write: Writer[R]) -> None:
+        last_round, last_seconds = self._last.pop(key, (1, 0.0))
         try:
             while queue:
+                await self._linger(key, queue, last_round, linger(len(queue), last_round, last_seconds))
                 batch = next_round(queue, self._limit)
+                started = time.monotonic()
                 try:
                     await self._round(batch, write)
                 except BaseException as exc:  # never leave a request waiting forever
                     for p in batch:
                         _resolve(p, None, exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
                     raise
+                last_round, last_seconds = len(batch), time.monotonic() - started
         finally:
             del self._queues[key]
+            self._arrived.pop(key, None)
+            if last_round > 1:  # the clients of that round may come back to a new writer
+                if len(self._last) >= MAX_REMEMBERED:
+                    del self._last[next(iter(self._last))]
+                self._last[key] = (last_round, last_seconds)
             for p in queue:  # only when the writer itself was stopped (shutdown)
                 _resolve(p, None, RuntimeError("the group writer stopped"))
+
+    async def _linger(self, key: Hashable, queue: list[Pending[R]], want: int, seconds: float) -> None:
+        """Wait up to ``seconds`` until ``want`` requests wait (each arrival re-checks)."""
+        if seconds <= 0:
+            return
+        deadline = time.monotonic() + seconds
+        arrived = self._arrived.setdefault(key, asyncio.Event())
+        while len(queue) < want and (left := deadline - time.monotonic()) > 0:
+            arrived.clear()
+            try:
+                await asyncio.wait_for(arrived.wait(), left)
+            except TimeoutError:
+                return
 
     async def _round(self, batch: list[Pending[R]], write: Writer[R]) -> None:
         self.rounds += 1

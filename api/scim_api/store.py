@@ -209,12 +209,18 @@ class GroupStore:
         the fresh objects (including any of its own writes that already landed).
         Returns the stored ScimGroup and whether anything changed."""
         obj = await self.current(namespace, gid)
-        shards = await self.fresh_shards(namespace, gid)
+        # A group that never had shards (its object is not marked and the cache knows none)
+        # is written without listing its shards first: only its object, under a test of its
+        # labels (unlisted_guard). Whoever creates a shard lists first and marks the object
+        # in the same round, so a shard this replica has not seen yet fails that test
+        # (re-read, listed) or was not answered yet when this write landed (it comes after).
+        listed = _sharded(obj) or bool(self._directory.shards_of(namespace, gid))
+        shards = await self.fresh_shards(namespace, gid) if listed else []
         confirmed = False  # the group object itself is read fresh, not from the cache
         for attempt in range(MAX_ATTEMPTS):
             if not confirmed and not if_match_holds(obj, if_match, shards):
                 obj, shards = await self.fetch_all(namespace, gid)  # the cache may lag: confirm
-                confirmed = True
+                confirmed = listed = True
             check_if_match(obj, if_match, shards)
             large = (
                 sum(len((o.get("spec") or {}).get("members") or ()) for o in (obj, *shards))
@@ -223,27 +229,38 @@ class GroupStore:
             # a large group's state, operations and placement are pure work of a few hundred ms:
             # in a worker thread the event loop keeps answering (/healthz, other groups) meanwhile
             old, new = await _run(large, _apply, change, obj, shards)
-            if new == old:
+            if new == old and not (confirmed and shards and not _sharded(obj)):
                 if confirmed:
                     return obj, False
                 # "nothing to do" is never answered from a cache that may lag: removing a
                 # member only another replica has seen would be acknowledged and not done
                 obj, shards = await self.fetch_all(namespace, gid)
-                confirmed = True
+                confirmed = listed = True
                 continue
             renamed = new.display_name.casefold() != old.display_name.casefold()
             if renamed and self._name_taken(namespace, new.display_name, gid):
                 raise uniqueness(f"A group named {new.display_name!r} already exists")
             writes = await _run(large, plan_writes, obj, shards, new)
-            main_ops = main_object_ops(obj, old, new, if_match is not None)
-            inline = next((w.ops for w in writes if w.name is None), [])
-            own_change = inline or new.display_name != old.display_name or new.external_id != old.external_id
+            if not listed and any(w.name is not None for w in writes):  # a spill: list first
+                shards, listed = await self.fresh_shards(namespace, gid), True
+                continue
+            mark = (bool(shards) or any(w.create for w in writes)) and not _sharded(obj)
+            main_ops = main_object_ops(obj, old, new, if_match is not None, mark)
+            inline = on_generation(obj, next((w.ops for w in writes if w.name is None), []))
+            guard = unlisted_guard(obj, listed)
+            own_change = (
+                inline
+                or guard
+                or mark
+                or new.display_name != old.display_name
+                or new.external_id != old.external_id
+            )
             try:
                 # every touched object at once (each write is guarded and idempotent, so a
                 # conflict on one re-plans all of them on fresh objects)
                 updated = await self._write_all(
                     namespace, obj, [w for w in writes if w.name is not None],
-                    main_ops + inline if own_change else None,
+                    guard + main_ops + inline if own_change else None,
                 )  # fmt: skip
                 if updated is None:  # only shards changed: the group object stays as it is
                     return obj, True
@@ -254,7 +271,7 @@ class GroupStore:
                     before = obj["metadata"]["resourceVersion"]
                     await asyncio.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))  # noqa: S311 (jitter)
                     obj, shards = await self.fetch_all(namespace, gid)
-                    confirmed = True
+                    confirmed = listed = True
                     if (
                         exc.status == 422
                         and obj["metadata"]["resourceVersion"] == before
@@ -476,18 +493,56 @@ def plan_writes(
     return writes
 
 
+#: Label on a group object: some of its members are (or were) in ScimMemberShards.
+SHARDED = f"{c.GROUP}/sharded"
+
+
+def _sharded(obj: Obj) -> bool:
+    return SHARDED in (obj["metadata"].get("labels") or {})
+
+
+def unlisted_guard(obj: Obj, listed: bool) -> list[dict[str, Any]]:
+    """The test that goes first in a write of the group object planned without listing its
+    shards: its labels, to which whoever creates a shard adds :data:`SHARDED` (its
+    resourceVersion for an object without labels, not created by this API)."""
+    if listed:
+        return []
+    labels = obj["metadata"].get("labels")
+    if labels is None:
+        return [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": obj["metadata"]["resourceVersion"]}
+        ]
+    return [{"op": "test", "path": "/metadata/labels", "value": labels}]
+
+
+def on_generation(obj: Obj, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The group object's member ops with their resourceVersion test (before an append, see
+    layout.py) made a test of its generation, which only a change of its spec moves: the
+    operator's finalizer and status writes in between no longer make the append a conflict."""
+    version = {
+        "op": "test",
+        "path": "/metadata/resourceVersion",
+        "value": obj["metadata"].get("resourceVersion"),
+    }
+    generation = {"op": "test", "path": "/metadata/generation", "value": obj["metadata"].get("generation")}
+    return [generation if op == version else op for op in ops]
+
+
 def main_object_ops(
-    obj: Obj, old: GroupState, new: GroupState, guard_generation: bool
+    obj: Obj, old: GroupState, new: GroupState, guard_generation: bool, mark: bool = False
 ) -> list[dict[str, Any]]:
-    """JSON Patch for the ScimGroup's own fields (name, externalId, bookkeeping)."""
+    """JSON Patch for the ScimGroup's own fields (name, externalId, bookkeeping); ``mark``
+    adds the :data:`SHARDED` label."""
     ops: list[dict[str, Any]] = []
     if guard_generation:
         ops.append({"op": "test", "path": "/metadata/generation", "value": obj["metadata"].get("generation")})
-    if new.display_name != old.display_name:
+    renamed = new.display_name != old.display_name
+    if renamed:
         ops.append({"op": "test", "path": "/spec/displayName", "value": old.display_name})
         ops.append({"op": "replace", "path": "/spec/displayName", "value": new.display_name})
-        if "labels" not in obj["metadata"]:
-            ops.append({"op": "add", "path": "/metadata/labels", "value": {}})
+    if (renamed or mark) and "labels" not in obj["metadata"]:
+        ops.append({"op": "add", "path": "/metadata/labels", "value": {}})
+    if renamed:
         ops.append(
             {
                 "op": "add",
@@ -495,6 +550,8 @@ def main_object_ops(
                 "value": display_name_key(new.display_name),
             }
         )
+    if mark:
+        ops.append({"op": "add", "path": f"/metadata/labels/{_escape(SHARDED)}", "value": "true"})
     if new.external_id != old.external_id:
         if new.external_id is None:
             ops.append({"op": "remove", "path": "/spec/externalId"})

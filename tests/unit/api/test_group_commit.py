@@ -10,7 +10,17 @@ from typing import Any
 import pytest
 
 from scim_api.errors import ScimError, bad_request, uniqueness
-from scim_api.group_commit import Change, GroupCommit, Pending, _resolve, fold, next_round
+from scim_api.group_commit import (
+    MAX_LINGER,
+    MAX_REMEMBERED,
+    Change,
+    GroupCommit,
+    Pending,
+    _resolve,
+    fold,
+    linger,
+    next_round,
+)
 from scim_api.protocol.group_patch import GroupState
 from scim_api.protocol.preconditions import PreconditionFailed
 
@@ -77,6 +87,22 @@ def test_fold_leaves_out_only_the_failing_change(
     assert list(folded.state.members) == members and start.members == {}
     assert [i for i, e in enumerate(folded.errors) if e is not None] == failed
     assert len(folded.errors) == len(changes)
+
+
+@pytest.mark.parametrize(
+    ("waiting", "last_round", "last_seconds", "expected"),
+    [
+        (0, 1, 0.1, 0.0),  # a lone client: never wait
+        (3, 1, 0.1, 0.0),
+        (8, 8, 0.1, 0.0),  # everyone is back
+        (9, 8, 0.1, 0.0),
+        (1, 8, 0.04, 0.01),  # a share of the last write's time ...
+        (0, 8, 0.04, 0.01),
+        (1, 8, 10.0, MAX_LINGER),  # ... never more than MAX_LINGER
+    ],
+)
+def test_linger(waiting: int, last_round: int, last_seconds: float, expected: float) -> None:
+    assert linger(waiting, last_round, last_seconds) == pytest.approx(expected)
 
 
 class FakeGroup:
@@ -240,3 +266,71 @@ def test_a_request_is_answered_once() -> None:
         assert p.future is not None and p.future.result() == 1
 
     asyncio.run(body())
+
+
+def test_clients_coming_back_together_share_one_round() -> None:
+    """Eight clients each sending their next request as soon as they are answered: after
+    the first rounds, a round waits the moment it takes them to come back (one write for
+    eight requests) instead of writing for whoever came back first."""
+
+    async def body(gc: GroupCommit[Any], g: FakeGroup) -> None:
+        sizes: list[int] = []
+
+        async def slow_write(change: Change, if_match: str | None) -> tuple[GroupState, int]:
+            before = len(g.state.members)
+            await asyncio.sleep(0.04)  # the API server's write
+            result = await g.write(change, if_match)
+            sizes.append(len(g.state.members) - before)
+            return result
+
+        async def client(n: int) -> None:
+            for i in range(5):
+                await gc.submit("g", _add(f"c{n}-{i}"), None, slow_write)
+                await asyncio.sleep(0.001 * (n % 3))  # back after a client's own moment
+
+        await asyncio.gather(*(client(n) for n in range(8)))
+        assert len(g.state.members) == 40  # every request landed
+        assert sizes[-2:] == [8, 8] and g.writes <= 7  # five rounds of eight, give or take the start
+        assert not gc._queues
+
+    _run(body)
+
+
+def test_a_new_writer_waits_for_the_last_rounds_clients() -> None:
+    """When a round answered everyone, the queue empties and the writer stops: the next
+    writer for that group still waits for the rest of them, then forgets the group."""
+
+    async def body(gc: GroupCommit[Any], g: FakeGroup) -> None:
+        g.gate.clear()
+        first = [asyncio.ensure_future(gc.submit("g", _add(f"a{i}"), None, g.write)) for i in range(4)]
+        await asyncio.sleep(0)
+        g.gate.set()
+        await _settle(*first)
+        assert list(gc._last) == ["g"] and gc._last["g"][0] == 4
+        gc._last["g"] = (4, 0.04)  # as if that write had taken 40 ms: wait up to 10 ms
+
+        async def back(i: int) -> Any:
+            await asyncio.sleep(0.002 * i)  # the four come back over 6 ms
+            return await gc.submit("g", _add(f"b{i}"), None, g.write)
+
+        await _settle(*(back(i) for i in range(4)))
+        assert g.writes == 2 and not gc._queues  # one round for the four (not one, then three)
+        gc._last["g"] = (4, 0.04)
+        started = asyncio.get_running_loop().time()
+        await gc.submit("g", _add("alone"), None, g.write)  # nobody else comes: it waits 10 ms, no more
+        assert g.writes == 3 and 0.009 < asyncio.get_running_loop().time() - started < 0.5
+
+    _run(body)
+
+
+def test_remembered_groups_are_bounded() -> None:
+    async def body(gc: GroupCommit[Any], g: FakeGroup) -> None:
+        for n in range(MAX_REMEMBERED + 5):
+            g.gate.clear()
+            held = [asyncio.ensure_future(gc.submit(n, _add(f"x{i}"), None, g.write)) for i in range(3)]
+            await asyncio.sleep(0)
+            g.gate.set()
+            await _settle(*held)
+        assert len(gc._last) == MAX_REMEMBERED and 0 not in gc._last
+
+    _run(body)

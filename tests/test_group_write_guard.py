@@ -1,0 +1,116 @@
+"""The member-add fast path: a group that never had shards is written without listing its
+shards first, under a test of its object's labels; whoever spills members into a shard
+marks the object (a label) in the same round. So a replica whose cache missed both the
+shard and the mark still decides on what the API server holds. Appends to the group object
+are guarded by its generation, which the operator's status and finalizer writes leave alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from scim_api.layout import INLINE_MAX_MEMBERS
+from scim_api.protocol.group_patch import GroupState
+from scim_api.store import SHARDED, main_object_ops, on_generation, unlisted_guard
+
+from .conftest import ScimClient
+from .helpers import eventually
+from .test_large_groups import GROUP, PATCH, _add, _hide_shards, _objects, _state, _stored, replica_b
+
+__all__ = ["replica_b"]  # the fixture, shared with test_large_groups
+
+
+def _obj(labels: dict[str, str] | None = None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"resourceVersion": "7", "generation": 3}
+    if labels is not None:
+        metadata["labels"] = labels
+    return {"metadata": metadata}
+
+
+@pytest.mark.parametrize(
+    ("obj", "listed", "ops"),
+    [
+        (_obj({"a": "b"}), True, []),  # shards listed: as before
+        (_obj({"a": "b"}), False, [{"op": "test", "path": "/metadata/labels", "value": {"a": "b"}}]),
+        (_obj(), False, [{"op": "test", "path": "/metadata/resourceVersion", "value": "7"}]),
+    ],
+)
+def test_unlisted_guard(obj: dict[str, Any], listed: bool, ops: list[dict[str, Any]]) -> None:
+    assert unlisted_guard(obj, listed) == ops
+
+
+def test_appends_to_the_group_object_are_guarded_by_its_generation() -> None:
+    """The operator's finalizer and status writes move the resourceVersion, not the generation."""
+    obj = _obj({})
+    append: list[dict[str, Any]] = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
+        {"op": "add", "path": "/spec/members/-", "value": {"value": "u"}},
+    ]
+    removal: list[dict[str, Any]] = [
+        {"op": "test", "path": "/spec/members/0/value", "value": "x"},
+        {"op": "remove", "path": "/spec/members/0"},
+    ]
+    assert on_generation(obj, append) == [
+        {"op": "test", "path": "/metadata/generation", "value": 3},
+        append[1],
+    ]
+    assert on_generation(obj, removal) == removal
+    assert on_generation(obj, []) == []
+
+
+@pytest.mark.parametrize(
+    ("labels", "first"), [({"x": "y"}, []), (None, [{"op": "add", "path": "/metadata/labels", "value": {}}])]
+)
+def test_the_mark_is_a_label(labels: dict[str, str] | None, first: list[dict[str, Any]]) -> None:
+    state = GroupState("G")
+    ops = main_object_ops(_obj(labels), state, state, False, mark=True)
+    assert ops[: len(first) + 1] == [
+        *first,
+        {"op": "add", "path": "/metadata/labels/scim.optimaite.eu~1sharded", "value": "true"},
+    ]
+
+
+@pytest.mark.cluster
+def test_a_replica_that_missed_the_spill_rereads_before_writing(
+    scim: ScimClient, replica_b: ScimClient, kube: client.ApiClient
+) -> None:
+    ns = scim.namespace
+    gid = scim.create_group("Spilling")["id"]
+    inline = [f"in-{i:04d}" for i in range(INLINE_MAX_MEMBERS)]
+    _add(scim, gid, inline)
+    table = _state(replica_b).directory.group_table(ns)
+
+    def filled() -> dict[str, Any] | None:
+        obj = table.by_id.get(gid)
+        return obj if obj and len(obj["spec"].get("members") or []) == INLINE_MAX_MEMBERS else None
+
+    full = eventually(filled, timeout=10)
+    assert SHARDED not in (full["metadata"].get("labels") or {})
+    _add(scim, gid, ["sh-1", "sh-2"])  # no room left inline: a shard, and the object marked
+    group, shards = _objects(kube, ns, gid)
+    assert shards and group["metadata"]["labels"][SHARDED] == "true"
+    eventually(lambda: _state(replica_b).directory.shards_of(ns, gid), timeout=10)
+
+    def lag() -> None:  # B holds the object as it was before the spill, and no shard
+        _hide_shards(replica_b, gid)
+        table.remove(gid)
+        table.put(full)
+
+    lag()  # an add of a member only the unseen shard holds: B lists before spilling, stored once
+    ops = {"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": "sh-2"}]}]}
+    assert replica_b.patch(f"/Groups/{gid}", ops).status_code == 204
+    assert sorted(_values(kube, ns, gid)) == sorted([*inline, "sh-1", "sh-2"])
+
+    lag()  # a replacement: the shard's members go too
+    body = {"schemas": [GROUP], "displayName": "Spilling", "members": [{"value": "only"}]}
+    r = replica_b.put(f"/Groups/{gid}", body)
+    assert r.status_code == 200, r.text
+    assert _stored(kube, ns, gid) == {"only"}
+
+
+def _values(kube: client.ApiClient, namespace: str, gid: str) -> list[str]:
+    """Every stored member value, duplicates included."""
+    group, shards = _objects(kube, namespace, gid)
+    return [m["value"] for o in (group, *shards) for m in o["spec"].get("members") or []]
