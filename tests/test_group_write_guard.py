@@ -1,6 +1,6 @@
 """The member-add fast path: a group that never had shards is written without listing its
 shards first, under a test of its object's labels; whoever spills members into a shard
-marks the object (a label) in the same round. So a replica whose cache missed both the
+marks the object (a label) before creating the shard. So a replica whose cache missed both the
 shard and the mark still decides on what the API server holds. Appends to the group object
 are guarded by its generation, which the operator's status and finalizer writes leave alone."""
 

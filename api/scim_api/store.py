@@ -212,8 +212,8 @@ class GroupStore:
         # A group that never had shards (its object is not marked and the cache knows none)
         # is written without listing its shards first: only its object, under a test of its
         # labels (unlisted_guard). Whoever creates a shard lists first and marks the object
-        # in the same round, so a shard this replica has not seen yet fails that test
-        # (re-read, listed) or was not answered yet when this write landed (it comes after).
+        # before creating it, so a shard this replica has not seen yet fails that test
+        # (re-read, listed) or was not created yet when this write landed (it comes after).
         listed = _sharded(obj) or bool(self._directory.shards_of(namespace, gid))
         shards = await self.fresh_shards(namespace, gid) if listed else []
         confirmed = False  # the group object itself is read fresh, not from the cache
@@ -245,17 +245,27 @@ class GroupStore:
                 shards, listed = await self.fresh_shards(namespace, gid), True
                 continue
             mark = (bool(shards) or any(w.create for w in writes)) and not _sharded(obj)
-            main_ops = main_object_ops(obj, old, new, if_match is not None, mark)
+            main_ops = main_object_ops(obj, old, new, if_match is not None)
             inline = on_generation(obj, next((w.ops for w in writes if w.name is None), []))
             guard = unlisted_guard(obj, listed)
             own_change = (
-                inline
-                or guard
-                or mark
-                or new.display_name != old.display_name
-                or new.external_id != old.external_id
+                inline or guard or new.display_name != old.display_name or new.external_id != old.external_id
             )
             try:
+                if mark:
+                    # the mark lands before any shard is created, in a write of its own (once
+                    # in a group's life): a replica writing the object unlisted then fails its
+                    # label test even if this one stops between the two writes
+                    version = {
+                        "op": "test",
+                        "path": "/metadata/resourceVersion",
+                        "value": obj["metadata"]["resourceVersion"],
+                    }
+                    mark_ops = [version, *main_object_ops(obj, old, old, False, mark=True)]
+                    marked = await self._write_all(namespace, obj, [], mark_ops)
+                    assert marked is not None
+                    obj = marked
+                    continue
                 # every touched object at once (each write is guarded and idempotent, so a
                 # conflict on one re-plans all of them on fresh objects)
                 updated = await self._write_all(
