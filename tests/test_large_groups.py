@@ -478,6 +478,9 @@ def test_thousand_operation_patch_on_fifty_thousand_members(scim: ScimClient, ku
             first = INLINE_MAX_MEMBERS + k * 600  # all in the first shard, none removed yet
             out = [v for v in values[first : first + 600] if v in expected][:500]
             one_object.append(patch(out, [f"more-{k}-{i:03d}" for i in range(500)]))
+        # what SCIM serves is what is stored, read while /healthz is probed: the 50,000
+        # members are rendered and encoded off the event loop
+        served, _ = _members(scim, gid)
     figures = (
         f"spread PATCH {[round(t, 3) for t in spread]} s; one-object PATCH "
         f"{[round(t, 3) for t in one_object]} s; slowest /healthz {max(slowest):.3f} s "
@@ -487,8 +490,6 @@ def test_thousand_operation_patch_on_fifty_thousand_members(scim: ScimClient, ku
     assert len(slowest) > 10 and max(slowest) < LIVENESS_TIMEOUT, figures
     assert max(spread) < SPREAD_SAFETY_BOUND, figures
     assert max(one_object) < ONE_OBJECT_SAFETY_BOUND, figures
-    # what SCIM serves is what is stored (read after the probe: one answer renders 50,000)
-    served, _ = _members(scim, gid)
     assert len(served) == len(expected) == BIG and served == expected
     assert not served & set(values[1::100]) and "new-2-499" in served and "more-2-499" in served
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ from ..protocol.listing import GROUP_FILTER_ATTRS, check_attributes, references,
 from ..protocol.patch import parse_patch_request
 from ..protocol.resources import etag, group_resource, parse_group_body
 from ..responses import empty_response, scim_response
-from ..store import GroupStore
+from ..store import OFF_LOOP_MEMBERS, GroupStore
 from .common import (
     Auth,
     base_url,
@@ -53,18 +54,27 @@ def _shards(request: Request, namespace: str, obj: dict[str, Any]) -> list[dict[
     return state_of(request).directory.shards_of(namespace, obj["metadata"]["name"])
 
 
-def _render(
+async def _render(
     request: Request,
     namespace: str,
     obj: dict[str, Any],
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
+    """The group as SCIM JSON. Its members are taken from the cache here, on the event loop;
+    for a large group the rest (a dict and a URL per member, the projection and the encoding:
+    1-3.5 s for 50,000 members at load 10) runs in a worker thread on that snapshot, so the
+    loop keeps answering ``/healthz`` and other requests meanwhile."""
     query = read_query(request)
     shards = _shards(request, namespace, obj)
     members = _members(request, namespace, obj, query.wants("members"))
-    body = query.project(group_resource(obj, base_url(request), members, shards))
-    return scim_response(request, body, status, {"ETag": etag(obj, shards), **(headers or {})})
+    base = base_url(request)
+    head = {"ETag": etag(obj, shards), **(headers or {})}
+
+    def build() -> Response:
+        return scim_response(request, query.project(group_resource(obj, base, members, shards)), status, head)
+
+    return await asyncio.to_thread(build) if len(members or ()) > OFF_LOOP_MEMBERS else build()
 
 
 @router.get("/Groups")
@@ -118,7 +128,7 @@ async def get_group(request: Request, gid: str, caller: Auth) -> Response:
     if obj is None:  # the cache may lag another replica: read the group and its shards fresh
         obj, _shards_read = await _store(request).fetch_all(caller.namespace, gid)
     unchanged = not_modified(request, etag(obj, _shards(request, caller.namespace, obj)))
-    return unchanged or _render(request, caller.namespace, obj)
+    return unchanged or await _render(request, caller.namespace, obj)
 
 
 @router.post("/Groups")
@@ -128,7 +138,7 @@ async def create_group(request: Request, caller: Auth) -> Response:
     observation(request).members_changed(None, group)
     obj = await _store(request).create(caller.namespace, group)
     location = f"{base_url(request)}/Groups/{obj['metadata']['name']}"
-    return _render(request, caller.namespace, obj, 201, {"Location": location})
+    return await _render(request, caller.namespace, obj, 201, {"Location": location})
 
 
 @router.put("/Groups/{gid}")
@@ -143,7 +153,7 @@ async def replace_group(request: Request, gid: str, caller: Auth) -> Response:
     obj, _changed = await _store(request).update(
         caller.namespace, gid, counting_members(request, replace), request.headers.get("if-match")
     )
-    return _render(request, caller.namespace, obj)
+    return await _render(request, caller.namespace, obj)
 
 
 @router.patch("/Groups/{gid}")
@@ -160,7 +170,7 @@ async def patch_group(request: Request, gid: str, caller: Auth) -> Response:
         caller.namespace, gid, counting_members(request, change), request.headers.get("if-match")
     )
     if request.query_params.get("attributes") or request.query_params.get("excludedAttributes"):
-        return _render(request, caller.namespace, obj)
+        return await _render(request, caller.namespace, obj)
     return empty_response(204, {"ETag": etag(obj, _shards(request, caller.namespace, obj))})
 
 
