@@ -5,26 +5,19 @@ Also the server-root ``POST /.search`` (RFC 7644 §3.4.3), which this server doe
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from scim_core import constants as c
-
-from ..auth import Caller, authenticate
 from ..errors import ScimError, not_found
 from ..protocol import discovery
 from ..responses import scim_response
+from .common import Auth, base_url
 
 router = APIRouter()
-Auth = Annotated[Caller, Depends(authenticate)]
 _WRITES = ["POST", "PUT", "PATCH", "DELETE"]
-
-
-def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + c.SCIM_BASE_PATH
 
 
 @router.get("/ServiceProviderConfig")
