@@ -13,7 +13,10 @@ from kubernetes import client
 
 from scim_api.layout import INLINE_MAX_MEMBERS
 from scim_api.protocol.group_patch import GroupState
-from scim_api.store import SHARDED, main_object_ops, on_generation, unlisted_guard
+from scim_api.protocol.resources import LAST_MODIFIED
+from scim_api.store import SHARDED, main_object_ops, on_generation, shard_replacement, unlisted_guard
+from scim_core import constants as c
+from scim_core.members import unpacked
 
 from .conftest import ScimClient
 from .helpers import eventually
@@ -70,6 +73,35 @@ def test_the_mark_is_a_label(labels: dict[str, str] | None, first: list[dict[str
         *first,
         {"op": "add", "path": "/metadata/labels/scim.optimaite.eu~1sharded", "value": "true"},
     ]
+
+
+def test_a_shard_rewrite_is_a_put_guarded_by_the_version_read() -> None:
+    """A shard rewritten whole goes out as a PUT (half the API server's work of a JSON Patch):
+    it carries the resourceVersion read (the API server answers 409 if the shard moved since)
+    and the metadata read at that version, drops a pre-packing ``members`` list and the
+    managedFields, and stamps the last-modified time."""
+    read: dict[str, Any] = {
+        "apiVersion": c.API_VERSION,
+        "kind": c.SHARD_KIND,
+        "metadata": {
+            "name": "g-2", "namespace": "ns", "resourceVersion": "41", "uid": "u-1",
+            "labels": {c.GROUP_LABEL: "g"}, "annotations": {"keep": "me", LAST_MODIFIED: "old"},
+            "ownerReferences": [c.owner_reference(c.GROUP_KIND, "g", "gu")], "finalizers": ["f"],
+            "managedFields": [{"manager": "x"}],
+        },
+        "spec": {"group": "g", "members": [{"value": "a"}, {"value": "b"}]},
+        "status": {"observedGeneration": 1},
+    }  # fmt: skip
+    members = [{"value": "a"}, {"value": "c", "display": "C"}]
+    body = shard_replacement(read, members)
+    meta = body["metadata"]
+    assert meta["resourceVersion"] == "41" and meta["uid"] == "u-1" and "managedFields" not in meta
+    assert meta["labels"] == read["metadata"]["labels"] and meta["finalizers"] == ["f"]
+    assert meta["ownerReferences"] == read["metadata"]["ownerReferences"]
+    assert meta["annotations"]["keep"] == "me" and meta["annotations"][LAST_MODIFIED] != "old"
+    assert set(body["spec"]) == {"group", "packedMembers"} and "status" not in body
+    assert unpacked(body)["spec"]["members"] == members
+    assert read["metadata"]["annotations"][LAST_MODIFIED] == "old"  # the cached object is left as it was
 
 
 @pytest.mark.cluster

@@ -197,6 +197,19 @@ class Directory:
         else:
             self.users = tables
 
+    def holds(self, plural: str, obj: Obj) -> bool:
+        """A shard at this version or a later one is cached already (the watch's echo of the
+        API's own write): its informer need not decode the event. Other kinds: never."""
+        if plural != c.SHARD_PLURAL:
+            return False
+        gid = (obj.get("spec") or {}).get("group", "")
+        cached = (
+            self.shards.get(obj["metadata"].get("namespace", ""), {})
+            .get(gid, {})
+            .get(obj["metadata"]["name"])
+        )
+        return cached is not None and _rv(obj) <= _rv(cached)
+
     def upsert(self, plural: str, obj: Obj) -> None:
         ns = obj["metadata"]["namespace"]
         if plural == c.SHARD_PLURAL:

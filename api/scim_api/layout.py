@@ -55,6 +55,9 @@ class SlotWrite:
     create: bool = False
     ops: list[dict[str, Any]] = field(default_factory=list)  # JSON Patch (existing objects)
     members: list[Member] = field(default_factory=list)  # the object's members once written
+    #: the whole object to PUT instead of ``ops`` (an existing shard rewritten whole: half
+    #: the API server's work of a JSON Patch that replaces most of it)
+    replace: dict[str, Any] | None = None
 
 
 def _version_test(slot: Slot) -> dict[str, Any]:

@@ -54,7 +54,9 @@ class ApiState:
         # a healthy watch is ended by the server and re-opened well within the staleness limit
         watch_timeout = max(1, int(self.settings.max_watch_staleness / 3))
         for plural in WATCHED:
-            informer = Informer(api, plural, self.directory, watch_timeout=watch_timeout)
+            informer = Informer(
+                api, plural, self.directory, watch_timeout=watch_timeout, held=self.directory.holds
+            )
             informer.start()
             self.informers.append(informer)
 

@@ -140,3 +140,20 @@ def test_shard_changes_move_only_the_members_that_changed_and_echoes_are_skipped
     assert member_of == {} and d.shards_of("ns", "g") == []
     d.upsert(c.SHARD_PLURAL, shard("8", "d", deleting=True))  # never held: nothing to unlink
     assert member_of == {} and d.shards_of("ns", "g") == []
+
+
+def test_the_directory_says_which_shard_versions_it_holds() -> None:
+    """What the API's shard informer skips before decoding: a version already held (the echo
+    of its own write) or an older one; never a newer version, another shard or another kind."""
+    from scim_api.directory import Directory
+    from scim_core import constants as c
+
+    def shard(rv: str, name: str = "g-1") -> dict[str, Any]:
+        return {"metadata": {"namespace": "ns", "name": name, "resourceVersion": rv}, "spec": {"group": "g"}}
+
+    d = Directory()
+    assert not d.holds(c.SHARD_PLURAL, shard("5"))
+    d.upsert(c.SHARD_PLURAL, {**shard("6"), "spec": {"group": "g", "members": [{"value": "a"}]}})
+    assert d.holds(c.SHARD_PLURAL, shard("6")) and d.holds(c.SHARD_PLURAL, shard("5"))
+    assert not d.holds(c.SHARD_PLURAL, shard("7")) and not d.holds(c.SHARD_PLURAL, shard("6", "g-2"))
+    assert not d.holds(c.GROUP_PLURAL, shard("6"))

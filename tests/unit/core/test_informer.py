@@ -67,3 +67,30 @@ def test_slim_decodes_a_packed_shard_into_shared_members() -> None:
     )
     assert shard["spec"] == {"group": "a", "members": [{"value": "u1"}]}
     assert shard["spec"]["members"][0] is a["spec"]["members"][0]
+
+
+def test_an_event_the_sink_holds_is_skipped_before_it_is_decoded() -> None:
+    """The echo of the API's own shard write: neither decoded nor handed to the sink; a newer
+    version is."""
+    from scim_core.informer import Informer
+
+    got: list[dict[str, Any]] = []
+
+    class Sink:
+        def replace_all(self, plural: str, objects: list[dict[str, Any]]) -> None: ...
+        def upsert(self, plural: str, obj: dict[str, Any]) -> None:
+            got.append(obj)
+
+        def delete(self, plural: str, obj: dict[str, Any]) -> None: ...
+
+    def event(rv: str) -> dict[str, Any]:
+        packed = pack_members([{"value": "u1"}])
+        return {"type": "MODIFIED", "object": {"metadata": {"name": "a-1", "resourceVersion": rv},
+                                               "spec": {"group": "a", "packedMembers": packed}}}  # fmt: skip
+
+    informer = Informer(None, "shards", Sink(), held=lambda _p, o: o["metadata"]["resourceVersion"] <= "5")  # type: ignore[arg-type]
+    held = event("5")
+    assert informer._handle(held, "1") == "5" and got == []
+    assert "packedMembers" in held["object"]["spec"]  # not decoded
+    assert informer._handle(event("6"), "5") == "6"
+    assert [o["spec"]["members"] for o in got] == [[{"value": "u1"}]]
