@@ -128,3 +128,20 @@ def health_probed(get_status: Callable[[], int], pause: float = 0.01) -> Iterato
         done.set()
         prober.join()
     assert set(statuses) <= {200}, sorted(set(statuses))
+
+
+def allowed(
+    kube: client.ApiClient,
+    user: str,
+    namespace: str,
+    verb: str = "get",
+    resource: str = "pods",
+    group: str = "",
+) -> bool:
+    """What the API server's authorizer says now (a SubjectAccessReview): the one judge of
+    whether access is really gone."""
+    attributes = client.V1ResourceAttributes(namespace=namespace, verb=verb, resource=resource, group=group)
+    review = client.V1SubjectAccessReview(
+        spec=client.V1SubjectAccessReviewSpec(user=user, resource_attributes=attributes)
+    )
+    return bool(client.AuthorizationV1Api(kube).create_subject_access_review(review).status.allowed)

@@ -27,7 +27,7 @@ from scim_core import constants as c
 from scim_devenv.controlplane import ControlPlane, free_port
 from scim_devenv.crds import install_crds
 
-from .helpers import create_user, create_workspace, eventually
+from .helpers import allowed, create_user, create_workspace, eventually
 from .test_least_privilege import install_rbac, sa_kubeconfig
 
 pytestmark = pytest.mark.cluster
@@ -145,13 +145,7 @@ class Idp:
             return err.code, json.loads(err.read() or b"null"), {k.lower(): v for k, v in err.headers.items()}
 
     def can(self, user: str, verb: str, resource: str, group: str = "") -> bool:
-        review = client.V1SubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
-            user=f"oidc:{user}",
-            resource_attributes=client.V1ResourceAttributes(namespace=self.ns, verb=verb, resource=resource, group=group),
-        ))  # fmt: skip
-        return bool(
-            client.AuthorizationV1Api(self.stack.kube).create_subject_access_review(review).status.allowed
-        )
+        return allowed(self.stack.kube, f"oidc:{user}", self.ns, verb, resource, group)
 
     def access(self, user: str) -> str:
         """none / view / edit, as the API server decides."""

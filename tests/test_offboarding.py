@@ -17,7 +17,7 @@ from scim_core import constants as c
 from scim_devenv.controlplane import ControlPlane
 from scim_devenv.crds import install_crds
 
-from .helpers import create_user, create_workspace, custom, eventually
+from .helpers import allowed, create_user, create_workspace, custom, eventually
 from .test_least_privilege import OperatorProcess, install_rbac, sa_kubeconfig
 from .test_operator_leader import FAST_LEASE, holder
 
@@ -26,16 +26,6 @@ GROUPS = 30
 #: Seconds from the standby taking the Lease to the deactivated users' access being gone: it
 #: keeps its caches warm while standing by, so this is one reconcile, not a resync.
 TAKEOVER_BOUND = 10.0
-
-
-def _allowed(kube: client.ApiClient, user: str, namespace: str) -> bool:
-    review = client.V1SubjectAccessReview(
-        spec=client.V1SubjectAccessReviewSpec(
-            user=user,
-            resource_attributes=client.V1ResourceAttributes(namespace=namespace, verb="get", resource="pods"),
-        )
-    )
-    return bool(client.AuthorizationV1Api(kube).create_subject_access_review(review).status.allowed)
 
 
 def _subjects(kube: client.ApiClient, namespace: str) -> list[set[str]]:
@@ -75,12 +65,12 @@ def test_deactivated_member_of_many_groups_is_denied_everywhere(
     kube: client.ApiClient, namespace: str, operator_running: None
 ) -> None:
     _teams(kube, namespace, {"usr-leaver": "leaver@example.com", "usr-stayer": "stayer@example.com"})
-    assert _allowed(kube, "leaver@example.com", namespace)
+    assert allowed(kube, "leaver@example.com", namespace)
     _deactivate(kube, namespace, "usr-leaver")
-    eventually(lambda: not _allowed(kube, "leaver@example.com", namespace), timeout=30)
+    eventually(lambda: not allowed(kube, "leaver@example.com", namespace), timeout=30)
     eventually(lambda: all(s == {"stayer@example.com"} for s in _subjects(kube, namespace)), timeout=30)
     assert len(_subjects(kube, namespace)) == GROUPS
-    assert _allowed(kube, "stayer@example.com", namespace)
+    assert allowed(kube, "stayer@example.com", namespace)
 
 
 @pytest.fixture(scope="module")
@@ -114,24 +104,24 @@ def test_offboarding_survives_the_leader_dying(
         eventually(lambda: standby.metric("scim_operator_leader") == 0, timeout=40)  # up, standing by
         users = {"usr-during": "during@example.com", "usr-after": "after@example.com"}
         _teams(kube, ns, {**users, "usr-stayer": "stayer@example.com"})
-        assert all(_allowed(kube, name, ns) for name in users.values())
+        assert all(allowed(kube, name, ns) for name in users.values())
 
         _deactivate(kube, ns, "usr-during")  # the leader starts on it...
         a.proc.send_signal(signal.SIGKILL)  # ...and dies
         a.proc.wait(timeout=10)
         _deactivate(kube, ns, "usr-after")  # no leader now: nothing can act on it yet
-        assert _allowed(kube, "after@example.com", ns)
+        assert allowed(kube, "after@example.com", ns)
         eventually(lambda: holder(kube) == "off-b", timeout=30, interval=0.05)
         took_over = time.monotonic()
         eventually(
-            lambda: not any(_allowed(kube, name, ns) for name in users.values()), timeout=30, interval=0.05
+            lambda: not any(allowed(kube, name, ns) for name in users.values()), timeout=30, interval=0.05
         )
         revoked = time.monotonic() - took_over
         print(f"access gone {revoked:.2f} s after the standby took the Lease")
         assert revoked <= TAKEOVER_BOUND, revoked
         eventually(lambda: all(s == {"stayer@example.com"} for s in _subjects(kube, ns)), timeout=30)
         assert len(_subjects(kube, ns)) == GROUPS
-        assert _allowed(kube, "stayer@example.com", ns)
+        assert allowed(kube, "stayer@example.com", ns)
     finally:
         a.stop(show_log=True)
         if b is not None:

@@ -10,7 +10,7 @@ from kubernetes.client.exceptions import ApiException
 
 from scim_core import constants as c
 
-from .helpers import condition, create_user, create_workspace, custom, eventually
+from .helpers import allowed, condition, create_user, create_workspace, custom, eventually
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("operator_running")]
 
@@ -57,15 +57,7 @@ def _subjects(kube: client.ApiClient, ns: str, name: str) -> list[str] | None:
 
 
 def _can(kube: client.ApiClient, user: str, verb: str, resource: str, ns: str, group: str = "") -> bool:
-    review = client.V1SubjectAccessReview(
-        spec=client.V1SubjectAccessReviewSpec(
-            user=user,
-            resource_attributes=client.V1ResourceAttributes(
-                namespace=ns, verb=verb, resource=resource, group=group
-            ),
-        )
-    )
-    return bool(client.AuthorizationV1Api(kube).create_subject_access_review(review).status.allowed)
+    return allowed(kube, user, ns, verb, resource, group)
 
 
 @pytest.fixture

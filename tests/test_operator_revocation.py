@@ -13,20 +13,10 @@ from scim_core import constants as c
 from scim_operator import metrics
 from scim_operator.rbac import RBAC_API, revocation_patch
 
-from .helpers import create_user, create_workspace, custom, eventually
+from .helpers import allowed, create_user, create_workspace, custom, eventually
 
 pytestmark = pytest.mark.cluster
 GROUPS = 12
-
-
-def _allowed(kube: client.ApiClient, user: str, namespace: str) -> bool:
-    review = client.V1SubjectAccessReview(
-        spec=client.V1SubjectAccessReviewSpec(
-            user=user,
-            resource_attributes=client.V1ResourceAttributes(namespace=namespace, verb="get", resource="pods"),
-        )
-    )
-    return bool(client.AuthorizationV1Api(kube).create_subject_access_review(review).status.allowed)
 
 
 def _revoked_writes() -> float:
@@ -57,7 +47,7 @@ def test_deactivation_is_revoked_at_once_and_reactivation_restores(
 
     both = {"leaver@example.com", "stayer@example.com"}
     eventually(lambda: len(subjects()) == GROUPS and all(s == both for s in subjects()), timeout=60)
-    assert _allowed(kube, "leaver@example.com", namespace)
+    assert allowed(kube, "leaver@example.com", namespace)
     before = _revoked_writes()
 
     def set_active(active: bool) -> None:
@@ -66,10 +56,10 @@ def test_deactivation_is_revoked_at_once_and_reactivation_restores(
         )
 
     set_active(False)
-    eventually(lambda: not _allowed(kube, "leaver@example.com", namespace), timeout=30)
+    eventually(lambda: not allowed(kube, "leaver@example.com", namespace), timeout=30)
     eventually(lambda: all(s == {"stayer@example.com"} for s in subjects()), timeout=30)
     assert len(subjects()) == GROUPS  # one subject out, the bindings stay
-    assert _allowed(kube, "stayer@example.com", namespace)
+    assert allowed(kube, "stayer@example.com", namespace)
     # the removals were the fast path's JSON patches (a binding the operator had not cached yet
     # when the user changed is left to its reconcile), and the user's Event says how many
     revoked = _revoked_writes() - before
@@ -88,7 +78,7 @@ def test_deactivation_is_revoked_at_once_and_reactivation_restores(
     assert eventually(revoked_event) == f"Removed from {int(revoked)} RoleBindings"
 
     set_active(True)
-    eventually(lambda: _allowed(kube, "leaver@example.com", namespace), timeout=30)
+    eventually(lambda: allowed(kube, "leaver@example.com", namespace), timeout=30)
     eventually(lambda: len(subjects()) == GROUPS and all(s == both for s in subjects()), timeout=30)
 
 

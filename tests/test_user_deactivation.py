@@ -19,7 +19,7 @@ from kubernetes import client
 from scim_core import constants as c
 
 from .conftest import ScimClient
-from .helpers import create_user, custom, eventually
+from .helpers import allowed, create_user, custom, eventually
 from .idp_bodies import PATCH_SHAPES, okta_aiw_put
 
 pytestmark = pytest.mark.cluster
@@ -29,13 +29,7 @@ STORED_NAME = {"givenName": "Ada", "familyName": "Lovelace"}
 
 
 def _can_view(kube: client.ApiClient, namespace: str) -> bool:
-    review = client.V1SubjectAccessReview(
-        spec=client.V1SubjectAccessReviewSpec(
-            user=f"oidc:{USER_NAME}",
-            resource_attributes=client.V1ResourceAttributes(namespace=namespace, verb="get", resource="pods"),
-        )
-    )
-    return bool(client.AuthorizationV1Api(kube).create_subject_access_review(review).status.allowed)
+    return allowed(kube, f"oidc:{USER_NAME}", namespace)
 
 
 def _expect_access(kube: client.ApiClient, namespace: str, allowed: bool) -> None:
