@@ -13,7 +13,8 @@ Entra first sync (BENCH_ENTRA_GROUPS 1,000 groups x BENCH_ENTRA_MEMBERS 50 membe
 BENCH_ENTRA_USERS 5,000 users, BENCH_ENTRA_CLIENTS 8): Entra's sequence (GET by displayName
 with excludedAttributes=members, POST without members, PATCH adds of BENCH_ENTRA_BATCH
 members), time until every RoleBinding is right, against the same number of raw writes.
-BENCH_ONLY=scale or BENCH_ONLY=entra runs one part. Writes bench/results/scale.json (or
+BENCH_ONLY=scale or BENCH_ONLY=entra runs one part. BENCH_DATA_DIR keeps etcd there: the first run
+seeds it, later runs with the same sizes measure the same stored objects without seeding. Writes bench/results/scale.json (or
 $BENCH_RESULT.json). BENCH_FIRST_RECONCILE (default: 1 up to 20,000 groups) lets an operator
 reconcile everything first, for its cold start (zero writes) and BENCH_RESTARTS (4) API-server
 restarts; without it the operator part is its cache load.
@@ -69,6 +70,9 @@ RESTARTS = int(os.environ.get("BENCH_RESTARTS", "4"))
 #: Let an operator reconcile everything once (then measure its cold start, writes and the
 #: recovery from API-server restarts). Default: only up to 20,000 groups (hours beyond).
 FIRST_RECONCILE = os.environ.get("BENCH_FIRST_RECONCILE", "1" if GROUPS <= 20_000 else "0") == "1"
+#: Keep etcd's data here: the first run seeds it (and lets the operator reconcile it), later
+#: runs with the same sizes measure the same stored objects again, without seeding.
+DATA_DIR = Path(os.environ["BENCH_DATA_DIR"]) if os.environ.get("BENCH_DATA_DIR") else None
 LOAD_SECONDS = 60
 LOGS = Path(os.environ.get("BENCH_LOG_DIR", "/tmp"))
 NS = "bench"
@@ -199,54 +203,75 @@ def _q(value: str) -> str:
     return urllib.parse.quote(value, safe="")
 
 
+def _seed(cp: ControlPlane, out: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """Seed the workspace (the operator reconciling meanwhile when FIRST_RECONCILE) and wait
+    for its first reconcile; returns the workspace token and the footprint while seeding."""
+    per_group = max(0, MEMBERSHIPS // max(1, GROUPS))
+    workspace_with_token(cp, NS, {"displayName": "Bench", "roleMappings": [MAPPING]})
+    footprint = [{"groups": 0, **_footprint(cp)}]
+    op, port = start_operator(cp, LOGS / "bench-scale-operator-1.log")
+    try:
+        token = operator_token(config.new_client_from_config(config_file=str(cp.kubeconfig)), NS)
+        if not FIRST_RECONCILE:
+            op.terminate()  # only its token; nothing reconciled (see FIRST_RECONCILE)
+            op.wait(timeout=60)
+        t0 = time.monotonic()
+        asyncio.run(create_many(cp, NS, c.USER_PLURAL, [_user(i) for i in range(USERS)]))
+        out["seed_users_seconds"] = round(time.monotonic() - t0, 1)
+        footprint.append({"groups": 0, "users": USERS, **_footprint(cp)})
+        t0 = time.monotonic()
+        for start in range(0, GROUPS, CHUNK):
+            end = min(GROUPS, start + CHUNK)
+            asyncio.run(
+                create_many(cp, NS, c.GROUP_PLURAL, [_group(i, per_group) for i in range(start, end)])
+            )
+            footprint.append({"groups": end, "users": USERS, **_footprint(cp)})
+            print(f"seeded {end} groups ({time.monotonic() - t0:.0f}s): {footprint[-1]}", flush=True)
+        out["seed_groups_seconds"] = round(time.monotonic() - t0, 1)
+        out["seed_rate_per_s"] = round(
+            (USERS + GROUPS) / (out["seed_users_seconds"] + out["seed_groups_seconds"]), 1
+        )
+        if FIRST_RECONCILE:
+            _wait(
+                "first reconcile",
+                lambda: _operator_settled(port, GROUPS) and _users_done(cp) >= USERS,
+                7200,
+                10,
+            )
+            out["first_reconcile_seconds_after_seeding"] = round(
+                time.monotonic() - t0 - out["seed_groups_seconds"], 1
+            )
+            out["operator_rss_mb_first_run"] = round(rss_mb(op.pid), 1)
+            print(f"operator: every group reconciled {out['first_reconcile_seconds_after_seeding']}s after seeding "
+                  f"ended, RSS {out['operator_rss_mb_first_run']} MB", flush=True)  # fmt: skip
+    finally:
+        op.terminate()
+        op.wait(timeout=60)
+    return token, footprint
+
+
 def scale() -> dict[str, Any]:
     """Seed (the operator reconciling meanwhile, as during a real first sync), then measure
     the API server's footprint after a restart (its watch cache rebuilt from etcd: what our
     objects cost it), the API, the operator's cold start and recovery from a restart."""
     out: dict[str, Any] = {"groups": GROUPS, "users": USERS, "memberships": MEMBERSHIPS, "mapped": MAPPED}
-    per_group = max(0, MEMBERSHIPS // max(1, GROUPS))
-    with ControlPlane() as cp:
+    sizes = {**out, "first_reconcile": FIRST_RECONCILE}
+    marker = DATA_DIR / "bench-seeded.json" if DATA_DIR else None
+    seeded = json.loads(marker.read_text()) if marker and marker.exists() else None
+    if seeded is not None and seeded["sizes"] != sizes:
+        raise SystemExit(f"{DATA_DIR} holds another seed ({seeded['sizes']}); remove it or pick another")
+    with ControlPlane(data_dir=DATA_DIR) as cp:
         install_crds(cp)
-        workspace_with_token(cp, NS, {"displayName": "Bench", "roleMappings": [MAPPING]})
-        footprint = [{"groups": 0, **_footprint(cp)}]
-        op, port = start_operator(cp, LOGS / "bench-scale-operator-1.log")
-        try:
+        if seeded is None:
+            token, footprint = _seed(cp, out)
+            if marker is not None:
+                marker.write_text(json.dumps({"sizes": sizes, "out": out, "footprint": footprint}))
+        else:
+            print(f"reusing the seed in {DATA_DIR}", flush=True)
+            out.update(seeded["out"])
+            footprint = seeded["footprint"]
             token = operator_token(config.new_client_from_config(config_file=str(cp.kubeconfig)), NS)
-            if not FIRST_RECONCILE:
-                op.terminate()  # only its token; nothing reconciled (see FIRST_RECONCILE)
-                op.wait(timeout=60)
-            t0 = time.monotonic()
-            asyncio.run(create_many(cp, NS, c.USER_PLURAL, [_user(i) for i in range(USERS)]))
-            out["seed_users_seconds"] = round(time.monotonic() - t0, 1)
-            footprint.append({"groups": 0, "users": USERS, **_footprint(cp)})
-            t0 = time.monotonic()
-            for start in range(0, GROUPS, CHUNK):
-                end = min(GROUPS, start + CHUNK)
-                asyncio.run(
-                    create_many(cp, NS, c.GROUP_PLURAL, [_group(i, per_group) for i in range(start, end)])
-                )
-                footprint.append({"groups": end, "users": USERS, **_footprint(cp)})
-                print(f"seeded {end} groups ({time.monotonic() - t0:.0f}s): {footprint[-1]}", flush=True)
-            out["seed_groups_seconds"] = round(time.monotonic() - t0, 1)
-            out["seed_rate_per_s"] = round(
-                (USERS + GROUPS) / (out["seed_users_seconds"] + out["seed_groups_seconds"]), 1
-            )
-            if FIRST_RECONCILE:
-                _wait(
-                    "first reconcile",
-                    lambda: _operator_settled(port, GROUPS) and _users_done(cp) >= USERS,
-                    7200,
-                    10,
-                )
-                out["first_reconcile_seconds_after_seeding"] = round(
-                    time.monotonic() - t0 - out["seed_groups_seconds"], 1
-                )
-                out["operator_rss_mb_first_run"] = round(rss_mb(op.pid), 1)
-                print(f"operator: every group reconciled {out['first_reconcile_seconds_after_seeding']}s after seeding "
-                      f"ended, RSS {out['operator_rss_mb_first_run']} MB", flush=True)  # fmt: skip
-        finally:
-            op.terminate()
-            op.wait(timeout=60)
+            cp.audit_log.unlink(missing_ok=True)
         out["footprint_seeding"] = footprint
         save("scale-partial", out)
         # the API server again, now with an audit log: its memory from a fresh watch cache
