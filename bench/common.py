@@ -177,13 +177,15 @@ def metric(port: int, name: str) -> float:
     )
 
 
-def start_operator(cp: ControlPlane, log: Path, identity: str = "bench-leader") -> tuple[Any, int]:
-    """An operator process on ``cp``; returns it and its metrics port."""
+def start_operator(
+    cp: ControlPlane, log: Path, identity: str = "bench-leader", env: dict[str, str] | None = None
+) -> tuple[Any, int]:
+    """An operator process on ``cp`` (``env``: more settings); returns it and its metrics port."""
     port = free_port()
     proc = start_process([bin_path("scim-operator"), "--liveness", f"http://127.0.0.1:{free_port()}/healthz",
                           "--identity", identity],
                          {"KUBECONFIG": str(cp.kubeconfig), "SCIM_METRICS_PORT": str(port), "SCIM_LOG_FORMAT": "json",
-                          "SCIM_WORKSPACE_RESYNC_SECONDS": "30"}, log)  # fmt: skip
+                          "SCIM_WORKSPACE_RESYNC_SECONDS": "30", **(env or {})}, log)  # fmt: skip
     return proc, port
 
 

@@ -39,9 +39,6 @@ from .workqueue import WorkQueue
 from .workspace_sync import WorkspaceKey, WorkspaceSync
 
 log = logging.getLogger(__name__)
-#: Group reconciles in flight. 16 were tried for offboarding and were no faster on a 2-core
-#: machine (3.3 s against 2.5 s for 100 groups at the same load: docs/benchmarks.md).
-GROUP_WORKERS = 4
 
 
 def cluster_informers(api: client.ApiClient, cache: ClusterCache) -> list[Informer]:
@@ -118,14 +115,16 @@ async def build(settings: OperatorSettings) -> Operator:
     api = await api_client(user_agent=f"scim-operator/{settings.identity}")
     groups: WorkQueue[GroupKey] = WorkQueue(
         "groups",
-        workers=GROUP_WORKERS,
+        workers=settings.group_workers,
         retries=metrics.QUEUE_RETRIES.labels("groups"),
         depth=metrics.QUEUE_DEPTH,
     )
     revocations: WorkQueue[UserKey] = WorkQueue(
         "revocations", workers=2, retries=metrics.QUEUE_RETRIES.labels("revocations")
     )
-    users: WorkQueue[UserKey] = WorkQueue("users", workers=2, retries=metrics.QUEUE_RETRIES.labels("users"))
+    users: WorkQueue[UserKey] = WorkQueue(
+        "users", workers=settings.user_workers, retries=metrics.QUEUE_RETRIES.labels("users")
+    )
     workspaces: WorkQueue[WorkspaceKey] = WorkQueue(
         "workspaces", workers=2, retries=metrics.QUEUE_RETRIES.labels("workspaces")
     )

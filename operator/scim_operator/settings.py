@@ -50,6 +50,13 @@ class OperatorSettings:
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
     retry_period: float = 2.0
+    #: Group and user reconciles in flight. A reconcile waits on the API server for most of
+    #: its time, so a first sync of 100,000 groups is bound by these, not by the API server:
+    #: raise them for that. 16 group workers were tried for offboarding and were no faster on
+    #: a 2-core machine (3.3 s against 2.5 s for 100 groups at the same load:
+    #: docs/benchmarks.md), hence the small defaults.
+    group_workers: int = 4
+    user_workers: int = 2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -70,4 +77,6 @@ class OperatorSettings:
             lease_duration=float(env.get("SCIM_LEASE_DURATION_SECONDS", "15")),
             renew_deadline=float(env.get("SCIM_LEASE_RENEW_DEADLINE_SECONDS", "10")),
             retry_period=float(env.get("SCIM_LEASE_RETRY_PERIOD_SECONDS", "2")),
+            group_workers=int(env.get("SCIM_GROUP_WORKERS", "4")),
+            user_workers=int(env.get("SCIM_USER_WORKERS", "2")),
         )
