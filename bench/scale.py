@@ -317,8 +317,10 @@ def scale() -> dict[str, Any]:
         time.sleep(10)
         after = _footprint(cp)
         out["footprint_before_restart"], out["footprint_after_restart"] = before, after
-        base = footprint[1]  # users seeded, no group yet
-        per = max(1, GROUPS) / CHUNK
+        # growth from the users seeded (no group yet) to the last group; a seed recorded only
+        # from its progress lines starts at the first 10,000 groups
+        base = next((f for f in reversed(footprint) if f.get("users") and not f["groups"]), footprint[0])
+        per = max(1, footprint[-1]["groups"] - base["groups"]) / CHUNK
         out["per_10k_groups"] = {
             "apiserver_rss_mb_while_seeding": round((footprint[-1]["apiserver_rss_mb"] - base["apiserver_rss_mb"]) / per, 1),
             "etcd_rss_mb_while_seeding": round((footprint[-1]["etcd_rss_mb"] - base["etcd_rss_mb"]) / per, 1),
