@@ -78,7 +78,7 @@ class Revoker:
         """Remove from the user's groups' bindings whoever they no longer grant, then queue
         those groups. On a standby, or before the cache is complete, only the queueing."""
         namespace, name = user
-        groups = sorted((namespace, g) for g in self.cache.member_groups.get(user, ()))
+        groups = sorted((namespace, g) for g in self.cache.groups_of(user))
         started = time.monotonic()
         try:
             if self.cache.ready and self.leader.is_leader():
