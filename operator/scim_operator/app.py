@@ -28,6 +28,7 @@ from scim_core.kube import api_client
 
 from . import metrics
 from .cache import BINDINGS, NAMESPACES, ClusterCache, GroupKey
+from .events import EventPoster, event_limiter
 from .group_sync import GroupSync
 from .handlers import build_registry, kopf_settings
 from .leader import LeaderElector
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 #: Group reconciles in flight. 16 were tried for offboarding and were no faster on a 2-core
 #: machine (3.3 s against 2.5 s for 100 groups at the same load: docs/benchmarks.md).
 GROUP_WORKERS = 4
+#: On stop, Events still queued get this long to be posted (they are best-effort).
+EVENTS_GRACE_SECONDS = 2.0
 
 
 def cluster_informers(api: client.ApiClient, cache: ClusterCache) -> list[Informer]:
@@ -73,6 +76,7 @@ class Operator:
     user_sync: UserSync
     workspace_sync: WorkspaceSync
     informers: list[Informer]
+    events: EventPoster
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -96,6 +100,7 @@ class Operator:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for queue in (self.revocations, self.groups, self.users, self.workspaces):
             await queue.stop()
+        await self.events.limiter.close(grace=EVENTS_GRACE_SECONDS)  # the last writes' Events
         await self.leader.stop(release=True)  # after the workers: nothing writes past the release
         for informer in self.informers:
             await informer.stop()
@@ -149,7 +154,8 @@ async def build(settings: OperatorSettings) -> Operator:
         *cluster_informers(api, cache),
         token_secret_informer(api, TokenSecretEvents(workspaces.add)),
     ]
-    revoker = Revoker(api, settings, cache, leader, requeue=groups.add)
+    events = EventPoster(api, event_limiter())  # one limiter for all of the operator's Events
+    revoker = Revoker(api, settings, cache, leader, requeue=groups.add, events=events)
     return Operator(
         settings=settings,
         api=api,
@@ -159,13 +165,14 @@ async def build(settings: OperatorSettings) -> Operator:
         revocations=revocations,
         users=users,
         workspaces=workspaces,
-        group_sync=GroupSync(api, settings, cache, leader, hold=revoker.wait_idle),
+        group_sync=GroupSync(api, settings, cache, leader, hold=revoker.wait_idle, events=events),
         revoker=revoker,
         user_sync=UserSync(api, cache, leader, hold=revoker.wait_idle),
         workspace_sync=WorkspaceSync(
             api, cache, leader, idp_silence=timedelta(seconds=settings.idp_silence_seconds)
         ),
         informers=informers,
+        events=events,
     )
 
 
