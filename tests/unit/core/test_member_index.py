@@ -78,18 +78,18 @@ def test_every_event_order_keeps_the_index_exact(scenario: str, order: tuple[int
     }
 
 
-def test_link_and_unlink_say_when_the_group_gains_or_loses_the_member() -> None:
+def test_one_object_at_a_time() -> None:
     index = MemberIndex()
-    assert index.link("u", "g") is True
-    assert index.link("u", "g") is False  # a second object of g lists u
-    assert index.link("u", "h") is True
-    assert index.unlink("u", "g") is False  # one object of g still lists u
-    assert index.unlink("u", "g") is True
-    assert index.unlink("u", "g") is False  # unknown pairs are ignored
-    assert index.unlink("nobody", "g") is False
+    assert index.move("g", NO_MEMBERS, {"u"}) == (["u"], [])
+    assert index.move("g", NO_MEMBERS, {"u"}) == ([], [])  # a second object of g lists u
+    assert index.move("h", NO_MEMBERS, {"u"}) == (["u"], [])
+    assert index == {"u": {"g": 2, "h": 1}}
+    assert index.move("g", {"u"}, NO_MEMBERS) == ([], [])  # one object of g still lists u
+    assert index.move("g", {"u"}, NO_MEMBERS) == ([], ["u"])
+    assert index.move("g", {"u", "nobody"}, NO_MEMBERS) == ([], [])  # unknown pairs are ignored
     assert list(index.groups_of("u")) == ["h"]
-    assert index.unlink("u", "h") is True
-    assert index == {} and list(index.groups_of("u")) == []
+    assert index.move("h", {"u"}, {"v"}) == (["v"], ["u"])
+    assert index == {"v": {"h": 1}} and list(index.groups_of("u")) == []
 
 
 @pytest.mark.parametrize(
