@@ -3,8 +3,8 @@
 A member leaves a 5,000-member shard of a group of 5,000 to 100,000 members, once per event,
 in the operator's ``ClusterCache`` and the API's ``Directory`` (both keep the shared per-group
 ``MemberIndex``). The cost should depend on the shard's size, not the group's: the operator
-used to assemble the whole group on such an event (8-13 ms of CPU at 50,000 members against
-3.3-3.8 ms at 5,000; docs/operator.md). No control plane; CPU time of this process (less
+used to assemble the whole group on such an event (8-22 ms of CPU at 50,000 members against
+3.3-4.9 ms at 5,000; docs/operator.md). No control plane; CPU time of this process (less
 noisy than wall time on a busy machine), one line per size with the load average."""
 
 from __future__ import annotations
