@@ -112,6 +112,29 @@ async def test_events_beyond_the_capacity_are_dropped_and_counted(
     assert eventually(lambda: _posted(kube, namespace, "AccessRevoked") == 50)
 
 
+class Standby:
+    def is_leader(self) -> bool:
+        return False
+
+    def lapsed(self) -> bool:
+        return False
+
+    def check(self) -> None:
+        raise AssertionError("not asked")
+
+
+async def test_a_replica_that_no_longer_leads_posts_no_queued_event(
+    api: client.ApiClient, kube: kclient.ApiClient, namespace: str
+) -> None:
+    group = _group(kube, namespace)
+    seen = InFlight(api)
+    limiter = event_limiter(concurrency=2, capacity=50)
+    events = EventPoster(api, limiter, leader=Standby())
+    assert all(events.post(group, "Normal", "RoleBindingCreated", f"Created {i}") for i in range(10))
+    await asyncio.wait_for(limiter.drain(), timeout=60)
+    assert seen.sent == 0 and _posted(kube, namespace, "RoleBindingCreated") == 0
+
+
 async def test_group_reconciles_and_the_revoker_share_one_limiter(
     control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -119,6 +142,7 @@ async def test_group_reconciles_and_the_revoker_share_one_limiter(
     operator = await app.build(OperatorSettings.from_env({}))
     try:
         assert operator.group_sync.events is operator.revoker.events is operator.events
+        assert operator.events.leader is operator.leader
         assert operator.events.limiter.capacity == 1000
     finally:
         await operator.api.close()

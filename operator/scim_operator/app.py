@@ -154,7 +154,7 @@ async def build(settings: OperatorSettings) -> Operator:
         *cluster_informers(api, cache),
         token_secret_informer(api, TokenSecretEvents(workspaces.add)),
     ]
-    events = EventPoster(api, event_limiter())  # one limiter for all of the operator's Events
+    events = EventPoster(api, event_limiter(), leader=leader)  # one limiter for all the operator's Events
     revoker = Revoker(api, settings, cache, leader, requeue=groups.add, events=events)
     return Operator(
         settings=settings,

@@ -59,7 +59,7 @@ class GroupSync:
         #: Events about binding writes, posted without holding the worker (the next group's
         #: binding, e.g. the rest of an offboarding, is not kept waiting), bounded and shared
         #: with the Revoker's (the composition root passes one)
-        self.events = events if events is not None else EventPoster(api)
+        self.events = events if events is not None else EventPoster(api, leader=leader)
 
     def _count(self, key: GroupKey, bindings: int, unresolved: int) -> None:
         old_b, old_u = self._tally.pop(key, (0, 0))

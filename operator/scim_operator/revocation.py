@@ -65,7 +65,7 @@ class Revoker:
         self.leader = leader
         self.requeue = requeue  # the groups queue's ``add``
         #: its ``AccessRevoked`` Events, in the background, bounded with the GroupSync's
-        self.events = events if events is not None else EventPoster(api)
+        self.events = events if events is not None else EventPoster(api, leader=leader)
         self._limit = asyncio.Semaphore(concurrency)
         self._running = 0
         self._idle = asyncio.Event()
