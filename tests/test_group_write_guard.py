@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 
 from scim_api.layout import INLINE_MAX_MEMBERS
 from scim_api.protocol.group_patch import GroupState
@@ -19,7 +19,7 @@ from scim_core import constants as c
 from scim_core.members import unpacked
 
 from .conftest import ScimClient
-from .helpers import eventually
+from .helpers import custom, eventually
 from .test_large_groups import GROUP, PATCH, _add, _hide_shards, _objects, _state, _stored, replica_b
 
 __all__ = ["replica_b"]  # the fixture, shared with test_large_groups
@@ -146,3 +146,49 @@ def _values(kube: client.ApiClient, namespace: str, gid: str) -> list[str]:
     """Every stored member value, duplicates included."""
     group, shards = _objects(kube, namespace, gid)
     return [m["value"] for o in (group, *shards) for m in o["spec"].get("members") or []]
+
+
+def _history(
+    kube: client.ApiClient, namespace: str, plural: str, since: str
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """(resourceVersion, event type, object) of every change to ``plural`` in ``namespace``
+    after resourceVersion ``since``, as the API server's watch replays them."""
+    stream = watch.Watch().stream(
+        custom(kube).list_namespaced_custom_object, c.GROUP, c.VERSION, namespace, plural,
+        resource_version=since, timeout_seconds=1,
+    )  # fmt: skip
+    return [(int(e["object"]["metadata"]["resourceVersion"]), e["type"], e["object"]) for e in stream]
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize(("first", "then"), [(INLINE_MAX_MEMBERS + 50, 0), (INLINE_MAX_MEMBERS, 5)])
+def test_the_mark_lands_before_the_first_shard_is_created(
+    scim: ScimClient, kube: client.ApiClient, first: int, then: int
+) -> None:
+    """The order the guard rests on (docs/api.md), as the API server recorded it: the group
+    object's write that adds the SHARDED label has a lower resourceVersion (etcd revision)
+    than the creation of the group's first ScimMemberShard, whether one request spills
+    (``first`` past the inline room) or a later one does (``then``)."""
+    ns = scim.namespace
+    gid = scim.create_group("Ordered")["id"]
+    since = custom(kube).get_namespaced_custom_object(c.GROUP, c.VERSION, ns, c.GROUP_PLURAL, gid)
+    since_rv = since["metadata"]["resourceVersion"]
+    _add(scim, gid, [f"m-{i:04d}" for i in range(first)])
+    if then:
+        _add(scim, gid, [f"n-{i:04d}" for i in range(then)])
+    group, shards = _objects(kube, ns, gid)
+    assert shards and group["metadata"]["labels"][SHARDED] == "true"
+    marks = [
+        rv
+        for rv, _, obj in _history(kube, ns, c.GROUP_PLURAL, since_rv)
+        if obj["metadata"]["name"] == gid and SHARDED in (obj["metadata"].get("labels") or {})
+    ]
+    created = [
+        rv
+        for rv, kind, obj in _history(kube, ns, c.SHARD_PLURAL, since_rv)
+        if kind == "ADDED" and obj["spec"]["group"] == gid
+    ]
+    assert marks and created, (marks, created)
+    assert min(marks) < min(created), (
+        f"the first shard (rv {min(created)}) came before the mark (rv {min(marks)})"
+    )

@@ -8,12 +8,13 @@ object never goes back to an older resourceVersion.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import Any
 
 from scim_core import constants as c
+from scim_core.member_index import NO_MEMBERS, MemberIndex, member_values
 from scim_core.members import assemble_members, shard_order
 from scim_core.timestamps import parse_time
 
@@ -32,10 +33,6 @@ def _rv(obj: Obj) -> int:
         return 0
 
 
-def _member_values(obj: Obj) -> set[str]:
-    return set(map(itemgetter("value"), (obj.get("spec") or {}).get("members") or ()))
-
-
 @dataclass
 class Table:
     """Objects of one kind in one namespace, with case-insensitive attribute indexes."""
@@ -48,8 +45,9 @@ class Table:
     #: member value -> ids of the groups listing it (for a User's ``groups``), each with how
     #: many of the group's objects (the group, its shards) list it: a member moving between
     #: two of them is linked by one event and unlinked by the other, in either order, and
-    #: must stay indexed (a plain set lost it when the gain came first)
-    member_of: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: must stay indexed (a plain set lost it when the gain came first). Shared with the
+    #: operator's cache (``scim_core.member_index``).
+    member_of: MemberIndex = field(default_factory=MemberIndex)
     ids: list[str] = field(default_factory=list)  # sorted: the stable listing order
     #: attribute -> lowercased value -> the id holding it, or a set when several do (most
     #: values are unique: a set per value would cost 200 bytes each, 60 MB at 100,000 groups)
@@ -76,6 +74,8 @@ class Table:
             if _rv(obj) < _rv(old):
                 return
             self._unindex(oid, old)
+            if self.track_members:  # only the members that changed (see ``MemberIndex``)
+                self.member_of.move(oid, member_values(old), member_values(obj))
         else:
             bisect.insort(self.ids, oid)
         self.by_id[oid] = obj
@@ -87,9 +87,8 @@ class Table:
                 bucket.add(oid)
             elif bucket != oid:
                 self.index[attr][key] = {bucket, oid}
-        if self.track_members:
-            for m in (obj.get("spec") or {}).get("members") or []:
-                self.link_member(m["value"], oid)
+        if self.track_members and old is None:
+            self.member_of.move(oid, NO_MEMBERS, member_values(obj))
 
     def forget(self, oid: str, resource_version: int) -> None:
         """Our own delete: drop it now and ignore any older event still on its way."""
@@ -103,6 +102,8 @@ class Table:
         if old is None:
             return
         self._unindex(oid, old)
+        if self.track_members:
+            self.member_of.move(oid, member_values(old), NO_MEMBERS)
         pos = bisect.bisect_left(self.ids, oid)
         if pos < len(self.ids) and self.ids[pos] == oid:
             del self.ids[pos]
@@ -116,27 +117,6 @@ class Table:
                 bucket.discard(oid)
                 if len(bucket) == 1:
                     self.index[attr][key] = next(iter(bucket))
-        if self.track_members:
-            for m in (old.get("spec") or {}).get("members") or []:
-                self.unlink_member(m["value"], oid)
-
-    def link_member(self, value: str, gid: str) -> None:
-        """Record that one more object of group ``gid`` lists member ``value``."""
-        groups = self.member_of.setdefault(value, {})
-        groups[gid] = groups.get(gid, 0) + 1
-
-    def unlink_member(self, value: str, gid: str) -> None:
-        """Record that one object of group ``gid`` no longer lists ``value``; the group
-        leaves the member's entry when none does."""
-        groups = self.member_of.get(value)
-        if groups is None or gid not in groups:
-            return
-        if groups[gid] > 1:
-            groups[gid] -= 1
-            return
-        del groups[gid]
-        if not groups:
-            del self.member_of[value]
 
     def lookup(self, attr: str, value: str) -> set[str]:
         bucket = self.index[attr].get(value.lower())
@@ -224,7 +204,8 @@ class Directory:
                 by_name.pop(obj["metadata"]["name"], None)
                 return
             by_name[obj["metadata"]["name"]] = obj
-            self._move_shard_members(ns, gid, old, obj)
+            before = member_values(old) if old is not None else NO_MEMBERS
+            self._move_shard_members(ns, gid, before, member_values(obj))
             return
         if plural == c.WORKSPACE_PLURAL:
             key = (ns, obj["metadata"]["name"])
@@ -288,21 +269,14 @@ class Directory:
     def _shard_members(self, shard: Obj, add: bool) -> None:
         ns = shard["metadata"]["namespace"]
         gid = (shard.get("spec") or {}).get("group", "")
-        table = self.groups.setdefault(ns, Table(self.GROUP_INDEXES, track_members=True))
-        link = table.link_member if add else table.unlink_member
-        for m in (shard.get("spec") or {}).get("members") or []:
-            link(m["value"], gid)
+        values = member_values(shard)
+        self._move_shard_members(ns, gid, NO_MEMBERS if add else values, values if add else NO_MEMBERS)
 
-    def _move_shard_members(self, ns: str, gid: str, old: Obj | None, new: Obj) -> None:
-        """The reverse index after a shard changed from ``old`` to ``new``: only the values
-        that left or arrived are touched (set differences in C, not 5,000 links per event)."""
-        before = _member_values(old) if old is not None else set()
-        after = _member_values(new)
+    def _move_shard_members(self, ns: str, gid: str, before: Set[str], after: Set[str]) -> None:
+        """The reverse index after a shard changed from listing ``before`` to ``after``: only
+        the values that left or arrived are touched (set differences in C, not 5,000 links)."""
         table = self.groups.setdefault(ns, Table(self.GROUP_INDEXES, track_members=True))
-        for value in before - after:
-            table.unlink_member(value, gid)
-        for value in after - before:
-            table.link_member(value, gid)
+        table.member_of.move(gid, before, after)
 
     def shards_of(self, namespace: str, gid: str) -> list[Obj]:
         """The group's shards, in name order."""

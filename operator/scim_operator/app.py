@@ -28,6 +28,7 @@ from scim_core.kube import api_client
 
 from . import metrics
 from .cache import BINDINGS, NAMESPACES, ClusterCache, GroupKey
+from .events import EventPoster, event_limiter
 from .group_sync import GroupSync
 from .handlers import build_registry, kopf_settings
 from .leader import LeaderElector
@@ -39,6 +40,8 @@ from .workqueue import WorkQueue
 from .workspace_sync import WorkspaceKey, WorkspaceSync
 
 log = logging.getLogger(__name__)
+#: On stop, Events still queued get this long to be posted (they are best-effort).
+EVENTS_GRACE_SECONDS = 2.0
 
 
 def cluster_informers(api: client.ApiClient, cache: ClusterCache) -> list[Informer]:
@@ -70,6 +73,7 @@ class Operator:
     user_sync: UserSync
     workspace_sync: WorkspaceSync
     informers: list[Informer]
+    events: EventPoster
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -93,6 +97,7 @@ class Operator:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for queue in (self.revocations, self.groups, self.users, self.workspaces):
             await queue.stop()
+        await self.events.limiter.close(grace=EVENTS_GRACE_SECONDS)  # the last writes' Events
         await self.leader.stop(release=True)  # after the workers: nothing writes past the release
         for informer in self.informers:
             await informer.stop()
@@ -148,7 +153,8 @@ async def build(settings: OperatorSettings) -> Operator:
         *cluster_informers(api, cache),
         token_secret_informer(api, TokenSecretEvents(workspaces.add)),
     ]
-    revoker = Revoker(api, settings, cache, leader, requeue=groups.add)
+    events = EventPoster(api, event_limiter(), leader=leader)  # one limiter for all the operator's Events
+    revoker = Revoker(api, settings, cache, leader, requeue=groups.add, events=events)
     return Operator(
         settings=settings,
         api=api,
@@ -158,13 +164,14 @@ async def build(settings: OperatorSettings) -> Operator:
         revocations=revocations,
         users=users,
         workspaces=workspaces,
-        group_sync=GroupSync(api, settings, cache, leader, hold=revoker.wait_idle),
+        group_sync=GroupSync(api, settings, cache, leader, hold=revoker.wait_idle, events=events),
         revoker=revoker,
         user_sync=UserSync(api, cache, leader, hold=revoker.wait_idle),
         workspace_sync=WorkspaceSync(
             api, cache, leader, idp_silence=timedelta(seconds=settings.idp_silence_seconds)
         ),
         informers=informers,
+        events=events,
     )
 
 

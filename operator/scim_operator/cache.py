@@ -10,10 +10,11 @@ listed once (``ready``): a half-loaded picture would look like "user gone, unbin
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from scim_core import constants as c
+from scim_core.member_index import NO_MEMBERS, MemberIndex, member_values
 from scim_core.members import assemble_members
 
 GroupKey = tuple[str, str]  # (namespace, group name)
@@ -75,7 +76,9 @@ class ClusterCache:
         self.users: dict[tuple[str, str], Obj] = {}
         self.groups: dict[GroupKey, Obj] = {}
         self.shards: dict[GroupKey, dict[str, Obj]] = defaultdict(dict)  # (ns, group) -> shard name -> obj
-        self.member_groups: dict[tuple[str, str], set[str]] = defaultdict(set)  # (ns, member) -> groups
+        #: namespace -> member value -> the groups listing it, each with how many of the
+        #: group's objects do (shared with the API's directory: ``scim_core.member_index``)
+        self.member_index: dict[str, MemberIndex] = defaultdict(MemberIndex)
         self.namespaces: dict[str, dict[str, str]] = {}
         self.bindings: dict[GroupKey, dict[tuple[str, str], Obj]] = defaultdict(dict)
 
@@ -109,8 +112,14 @@ class ClusterCache:
         for workspace in self.workspace_keys():
             self.on_workspace_change(workspace)
 
+    def groups_of(self, key: tuple[str, str]) -> Collection[str]:
+        """The names of the groups (in the user's namespace) listing the member ``key``."""
+        namespace, value = key
+        index = self.member_index.get(namespace)
+        return index.groups_of(value) if index is not None else ()
+
     def groups_of_user(self, key: tuple[str, str]) -> int:
-        return len(self.member_groups.get(key, ()))
+        return len(self.groups_of(key))
 
     def groups_in(self, namespace: str) -> list[GroupKey]:
         return [k for k in self.groups if k[0] == namespace]
@@ -171,28 +180,16 @@ class ClusterCache:
         for key in keys:
             self.on_change(key)
 
-    def _members_of(self, namespace: str, group: str, members: list[Any], add: bool) -> None:
-        for m in members:
-            bucket = self.member_groups[(namespace, m.get("value", ""))]
-            (bucket.add if add else bucket.discard)(group)
-
-    def _group_values(self, namespace: str, group: str) -> set[str]:
-        """Every member value the group's objects (as stored now) hold."""
-        return {m.get("value", "") for m in self.group_members((namespace, group))}
-
     def _membership(self, namespace: str, group: str, old: Obj | None, new: Obj | None, notify: bool) -> None:
-        """Move a group's (or shard's) members in the index; tell about users whose groups changed."""
-        before = {m.get("value", "") for m in ((old or {}).get("spec") or {}).get("members") or []}
-        after = {m.get("value", "") for m in ((new or {}).get("spec") or {}).get("members") or []}
-        if old is not None and (left := before - after):
-            # A member leaving this object may have moved to another object of the same group
-            # (group object <-> shard; their events come in any order): the group keeps them.
-            left -= self._group_values(namespace, group)
-            self._members_of(namespace, group, [{"value": v} for v in left], add=False)
-        if new is not None:
-            self._members_of(namespace, group, [{"value": v} for v in after - before], add=True)
+        """Move one of a group's objects (the group's own, or a shard) in the member index;
+        tell about users whose groups changed. Costs the members that changed in this object,
+        never the group's others: a member moving to another object of the group (their events
+        come in any order) is counted there, and only leaves when no object lists it."""
+        before = member_values(old) if old is not None else NO_MEMBERS
+        after = member_values(new) if new is not None else NO_MEMBERS
+        joined, left = self.member_index[namespace].move(group, before, after)
         if notify and self.ready:
-            for value in before ^ after:
+            for value in (*joined, *left):
                 if (namespace, value) in self.users:
                     self.on_user_change((namespace, value))
 
@@ -276,7 +273,7 @@ class ClusterCache:
         if revoke and self.ready and self.on_revoke is not None:
             self.on_revoke((namespace, name))
             return []
-        return [(namespace, g) for g in self.member_groups.get((namespace, name), ())]
+        return [(namespace, g) for g in self.groups_of((namespace, name))]
 
     @staticmethod
     def _binding_owner(obj: Obj) -> GroupKey | None:

@@ -5,10 +5,9 @@ preceded by a leadership check (a replica that lost the Lease mid-reconcile stop
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -21,7 +20,7 @@ from scim_core.timestamps import now_utc
 from . import metrics
 from .cache import ClusterCache, GroupKey
 from .conditions import same_conditions, set_condition
-from .events import post_event
+from .events import EventPoster
 from .leader import Leadership, NotLeader
 from .planning import plan_cached_group
 from .rbac import UNRESOLVED_SAMPLE, Plan, binding_differs, needs_finalizer
@@ -46,6 +45,7 @@ class GroupSync:
         cache: ClusterCache,
         leader: Leadership,
         hold: Callable[[], Awaitable[None]] | None = None,
+        events: EventPoster | None = None,
     ) -> None:
         self.api = api
         self.settings = settings
@@ -56,14 +56,10 @@ class GroupSync:
         self.hold = hold
         #: per group: (managed RoleBindings, unresolved members), for the gauges
         self._tally: dict[GroupKey, tuple[int, int]] = {}
-        self._background: set[asyncio.Task[None]] = set()
-
-    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
-        """An Event about a binding write, posted without holding the worker: the next
-        group's binding (e.g. the rest of an offboarding) is not kept waiting for it."""
-        task = asyncio.get_running_loop().create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        #: Events about binding writes, posted without holding the worker (the next group's
+        #: binding, e.g. the rest of an offboarding, is not kept waiting), bounded and shared
+        #: with the Revoker's (the composition root passes one)
+        self.events = events if events is not None else EventPoster(api, leader=leader)
 
     def _count(self, key: GroupKey, bindings: int, unresolved: int) -> None:
         old_b, old_u = self._tally.pop(key, (0, 0))
@@ -139,11 +135,11 @@ class GroupSync:
             changed = True
             action = "Created" if live is None else "Updated"
             metrics.WRITES.labels(action.lower()).inc()
-            self._in_background(post_event(
-                self.api, event_body, "Normal", f"RoleBinding{action}",
+            self.events.post(
+                event_body, "Normal", f"RoleBinding{action}",
                 f"{action} RoleBinding {binding.namespace}/{binding.name} ({binding.role_kind} "
                 f"{binding.role_name}, {len(binding.subjects)} subjects)",
-            ))  # fmt: skip
+            )  # fmt: skip
         for ns, bname in existing.keys() - desired_keys:
             await self._delete(ns, bname, event_body)
             changed = True
@@ -172,13 +168,8 @@ class GroupSync:
             await rbac.delete_namespaced_role_binding(name, namespace)
         metrics.WRITES.labels("deleted").inc()
         if event_body is not None:
-            await post_event(
-                self.api,
-                event_body,
-                "Normal",
-                "RoleBindingDeleted",
-                f"Deleted RoleBinding {namespace}/{name}",
-            )
+            message = f"Deleted RoleBinding {namespace}/{name}"
+            self.events.post(event_body, "Normal", "RoleBindingDeleted", message)
 
     async def _patch_group(self, group: Mapping[str, Any], ops: list[dict[str, Any]]) -> bool:
         """Apply a JSON patch; False when the group is gone or changed meanwhile (the next
@@ -272,7 +263,7 @@ class GroupSync:
             (x.get("reason") for x in status.get("conditions") or [] if x.get("type") == "Synced"), None
         )
         if not synced and reason in ("RoleNotAllowed", "BindingRejected") and previous_reason != reason:
-            await post_event(self.api, event_body, "Warning", reason, message)
+            self.events.post(event_body, "Warning", reason, message)
         desired = {
             "observedGeneration": generation,
             "memberCount": member_count,

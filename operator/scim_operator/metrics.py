@@ -16,6 +16,10 @@ WRITES = Counter("scim_operator_binding_writes_total", "RoleBinding writes", ["a
 MANAGED_BINDINGS = Gauge("scim_operator_managed_rolebindings", "RoleBindings the operator manages")
 UNRESOLVED_MEMBERS = Gauge("scim_operator_unresolved_members", "Group members that match no ScimUser")
 QUEUE_DEPTH = Gauge("scim_operator_queue_depth", "Groups waiting for or under reconciliation")
+EVENTS_DROPPED = Counter(
+    "scim_operator_events_dropped_total",
+    "Events not posted because too many were waiting already (Events are best-effort)",
+)
 REFUSED_MAPPINGS = Counter("scim_operator_refused_mappings_total", "Role mappings refused by the allow-list")
 QUEUE_RETRIES = Counter(
     "scim_operator_workqueue_retries_total",

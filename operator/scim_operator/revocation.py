@@ -29,7 +29,7 @@ from scim_core import constants as c
 
 from . import metrics
 from .cache import ClusterCache, GroupKey
-from .events import post_event
+from .events import EventPoster
 from .leader import Leadership, NotLeader
 from .planning import plan_cached_group
 from .rbac import revocations
@@ -57,12 +57,15 @@ class Revoker:
         leader: Leadership,
         requeue: Callable[[GroupKey], None],
         concurrency: int = REVOKE_CONCURRENCY,
+        events: EventPoster | None = None,
     ) -> None:
         self.api = api
         self.settings = settings
         self.cache = cache
         self.leader = leader
         self.requeue = requeue  # the groups queue's ``add``
+        #: its ``AccessRevoked`` Events, in the background, bounded with the GroupSync's
+        self.events = events if events is not None else EventPoster(api, leader=leader)
         self._limit = asyncio.Semaphore(concurrency)
         self._running = 0
         self._idle = asyncio.Event()
@@ -78,7 +81,7 @@ class Revoker:
         """Remove from the user's groups' bindings whoever they no longer grant, then queue
         those groups. On a standby, or before the cache is complete, only the queueing."""
         namespace, name = user
-        groups = sorted((namespace, g) for g in self.cache.member_groups.get(user, ()))
+        groups = sorted((namespace, g) for g in self.cache.groups_of(user))
         started = time.monotonic()
         try:
             if self.cache.ready and self.leader.is_leader():
@@ -86,7 +89,7 @@ class Revoker:
                 if removed:
                     log.info("revoked: %s/%s, %d RoleBindings of %d groups patched in %.3f s", namespace,
                              name, removed, len(groups), time.monotonic() - started)  # fmt: skip
-                    await self._event(user, removed)
+                    self._event(user, removed)
         except Exception:
             log.exception("revocation fast path for %s/%s failed; the reconciles follow", namespace, name)
         finally:
@@ -140,7 +143,7 @@ class Revoker:
         metrics.WRITES.labels("revoked").inc()
         return True
 
-    async def _event(self, user: UserKey, removed: int) -> None:
+    def _event(self, user: UserKey, removed: int) -> None:
         obj = self.cache.users.get(user)
         if obj is None:
             return  # deleted: no object to attach an Event to
@@ -151,4 +154,4 @@ class Revoker:
             "metadata": {"name": md["name"], "namespace": md["namespace"], "uid": md.get("uid")},
         }
         message = f"Removed from {removed} RoleBindings"
-        await post_event(self.api, involved, "Normal", "AccessRevoked", message)
+        self.events.post(involved, "Normal", "AccessRevoked", message)

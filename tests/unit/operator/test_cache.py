@@ -156,6 +156,68 @@ def test_a_member_moving_between_group_object_and_shard_stays_indexed(shard_firs
     assert cache.groups_of_user(("ns", "u1")) == 0
 
 
+@pytest.mark.parametrize("gain_first", [True, False])
+@pytest.mark.parametrize("into_shard", [True, False])
+def test_a_member_moving_either_way_notifies_only_when_the_group_really_changes(
+    into_shard: bool, gain_first: bool
+) -> None:
+    """Both directions, both event orders (the per-group counting of ``MemberIndex``): the
+    user stays in the group throughout, and their status is queued only for a real change."""
+    rec = Recorder()
+    shard = obj("g1-1", spec={"group": "g1", "members": [{"value": "u2"}]})
+    holder, other = (c.GROUP_PLURAL, "g1"), (c.SHARD_PLURAL, "g1-1")
+    if not into_shard:
+        holder, other = other, holder
+
+    def put(where: tuple[str, str], *members: str) -> None:
+        plural, name = where
+        spec = {"members": [{"value": m} for m in members]}
+        if plural == c.SHARD_PLURAL:
+            spec["group"] = "g1"
+        cache.upsert(plural, obj(name, spec=spec))
+
+    cache = ready_cache(
+        rec, **{c.GROUP_PLURAL: [group("g1")], c.SHARD_PLURAL: [shard], c.USER_PLURAL: [obj("u1")]}
+    )
+    put(holder, "u1", "u3")
+    put(other, "u2")
+    rec.clear()
+    steps = [lambda: put(other, "u2", "u1"), lambda: put(holder, "u3")]
+    seen = []
+    for step in steps if gain_first else reversed(steps):
+        step()
+        seen.append(cache.groups_of_user(("ns", "u1")))
+    # gained first: never out of the group; lost first: out for a moment, and told both times
+    assert seen == ([1, 1] if gain_first else [0, 1])
+    assert rec.users == ([] if gain_first else [("ns", "u1"), ("ns", "u1")])
+
+
+def test_a_shard_event_costs_its_own_members_not_the_groups() -> None:
+    """A shard losing a member of a 50,000-member group must not assemble the other 45,000
+    to find out whether the member moved (it did: its count in the index says so)."""
+    rec = Recorder()
+    shards = [
+        obj(f"g1-{n}", spec={"group": "g1", "members": [{"value": f"s{n}-{i}"} for i in range(50)]})
+        for n in range(1, 11)
+    ]
+    users = [obj("s1-0"), obj("s1-1")]
+    cache = ready_cache(
+        rec, **{c.GROUP_PLURAL: [group("g1", "s1-1")], c.SHARD_PLURAL: shards, c.USER_PLURAL: users}
+    )
+    rec.clear()
+
+    def assembled(*_: Any) -> Any:
+        raise AssertionError("a shard event assembled the whole group")
+
+    cache.group_members = assembled  # type: ignore[method-assign]
+    members = [{"value": f"s1-{i}"} for i in range(2, 50)]  # s1-0 leaves, s1-1 moved to the group
+    cache.upsert(c.SHARD_PLURAL, obj("g1-1", spec={"group": "g1", "members": members}))
+    assert cache.groups_of_user(("ns", "s1-0")) == 0 and cache.groups_of_user(("ns", "s1-1")) == 1
+    assert rec.users == [("ns", "s1-0")] and rec.groups == [("ns", "g1")]
+    cache.delete(c.SHARD_PLURAL, obj("g1-2", spec={"group": "g1", "members": []}))
+    assert cache.groups_of_user(("ns", "s2-0")) == 0
+
+
 def test_every_workspace_change_queues_the_workspace() -> None:
     rec = Recorder()
     cache = ready_cache(rec, **{c.WORKSPACE_PLURAL: [obj("ws")]})
