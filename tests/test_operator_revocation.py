@@ -5,6 +5,8 @@ that changed meanwhile is refused whole by the API server (nothing half applied)
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -62,8 +64,9 @@ def test_deactivation_is_revoked_at_once_and_reactivation_restores(
     assert allowed(kube, "stayer@example.com", namespace)
     # the removals were the fast path's JSON patches (a binding the operator had not cached yet
     # when the user changed is left to its reconcile), and the user's Event says how many
-    revoked = _revoked_writes() - before
-    assert 0 < revoked <= GROUPS
+    # (the metric is the process's: a namespace of an earlier test torn down meanwhile may
+    # add its own removals, so this namespace's count is the Event's)
+    assert _revoked_writes() - before > 0
 
     def revoked_event() -> str | None:
         events = (
@@ -75,7 +78,11 @@ def test_deactivation_is_revoked_at_once_and_reactivation_restores(
         )
         return events[0].message if events else None
 
-    assert eventually(revoked_event) == f"Removed from {int(revoked)} RoleBindings"
+    message = eventually(revoked_event)
+    found = re.fullmatch(r"Removed from (\d+) RoleBindings", message or "")
+    assert found is not None, message
+    revoked = int(found.group(1))
+    assert 0 < revoked <= GROUPS and revoked <= _revoked_writes() - before
 
     set_active(True)
     eventually(lambda: allowed(kube, "leaver@example.com", namespace), timeout=30)
