@@ -67,3 +67,20 @@ def test_the_alias_routes_stay_out_of_the_schema() -> None:
     assert not any(
         p.startswith(f"{BASE}/Groups/Users") or p.startswith(f"{BASE}/Groups/Groups") for p in documented
     )
+
+
+def _position(method: str, path: str) -> int:
+    scope = {"type": "http", "method": method, "path": path, "root_path": "", "path_params": {}}
+    return next(n for n, r in enumerate(APP.router.routes) if r.matches(scope)[0] == Match.FULL)
+
+
+def test_the_list_reads_are_matched_before_the_alias_routes() -> None:
+    """Routes are tried in order: the IdPs' most frequent requests never walk the alias."""
+    first_alias = min(
+        n
+        for n, r in enumerate(APP.router.routes)
+        if getattr(r, "path", "").startswith(f"{BASE}/Groups/Users")
+    )
+    for path in ("/Groups", "/Users"):
+        assert _position("GET", BASE + path) < first_alias
+    assert _position("GET", f"{BASE}/Groups/grp-1") > first_alias
