@@ -5,16 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
 from scim_core import constants as c
 
-from ..auth import Caller, authenticate
 from ..directory import Table
 from ..errors import ScimError, invalid_syntax, not_found
 from ..protocol import attributes as attrs
@@ -22,7 +20,6 @@ from ..protocol.listing import paging
 from ..responses import empty_response, scim_response
 from ..state import ApiState
 
-Auth = Annotated[Caller, Depends(authenticate)]
 _JSON_TYPES = ("application/scim+json", "application/json", "text/json")
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..auth import authenticate
 from ..directory import Table
 from ..errors import ScimError
 from ..observation import counting_members, observation
@@ -21,7 +22,6 @@ from ..protocol.resources import etag, group_resource, parse_group_body
 from ..responses import empty_response, scim_response
 from ..store import OFF_LOOP_MEMBERS, GroupStore
 from .common import (
-    Auth,
     base_url,
     index_lookup,
     json_body,
@@ -78,7 +78,8 @@ async def _render(
 
 
 @router.get("/Groups")
-async def list_groups(request: Request, caller: Auth) -> Response:
+async def list_groups(request: Request) -> Response:
+    caller = await authenticate(request)
     query = read_query(request)
     ns = caller.namespace
     table = state_of(request).directory.group_table(ns)
@@ -122,7 +123,8 @@ def _lookup(table: Table) -> Callable[[str, str], set[str] | None]:
 
 
 @router.get("/Groups/{gid}")
-async def get_group(request: Request, gid: str, caller: Auth) -> Response:
+async def get_group(request: Request, gid: str) -> Response:
+    caller = await authenticate(request)
     gid = resource_id(gid, "Group")
     obj = state_of(request).directory.group_table(caller.namespace).by_id.get(gid)
     if obj is None:  # the cache may lag another replica: read the group and its shards fresh
@@ -132,7 +134,8 @@ async def get_group(request: Request, gid: str, caller: Auth) -> Response:
 
 
 @router.post("/Groups")
-async def create_group(request: Request, caller: Auth) -> Response:
+async def create_group(request: Request) -> Response:
+    caller = await authenticate(request)
     group = parse_group_body(await json_body(request))
     check_member_cap(None, group, state_of(request).settings.max_group_members)
     observation(request).members_changed(None, group)
@@ -142,7 +145,8 @@ async def create_group(request: Request, caller: Auth) -> Response:
 
 
 @router.put("/Groups/{gid}")
-async def replace_group(request: Request, gid: str, caller: Auth) -> Response:
+async def replace_group(request: Request, gid: str) -> Response:
+    caller = await authenticate(request)
     gid = resource_id(gid, "Group")
     wanted = parse_group_body(await json_body(request))
     cap = state_of(request).settings.max_group_members
@@ -157,7 +161,8 @@ async def replace_group(request: Request, gid: str, caller: Auth) -> Response:
 
 
 @router.patch("/Groups/{gid}")
-async def patch_group(request: Request, gid: str, caller: Auth) -> Response:
+async def patch_group(request: Request, gid: str) -> Response:
+    caller = await authenticate(request)
     gid = resource_id(gid, "Group")
     ops = parse_patch_request(await json_body(request), gid)
     observation(request).patch_operations = len(ops)
@@ -175,7 +180,8 @@ async def patch_group(request: Request, gid: str, caller: Auth) -> Response:
 
 
 @router.delete("/Groups/{gid}")
-async def delete_group(request: Request, gid: str, caller: Auth) -> Response:
+async def delete_group(request: Request, gid: str) -> Response:
+    caller = await authenticate(request)
     gid = resource_id(gid, "Group")
     cached = state_of(request).directory.group_table(caller.namespace).by_id.get(gid)
     if cached is not None:  # the audit line counts the members the group took with it
@@ -187,5 +193,6 @@ async def delete_group(request: Request, gid: str, caller: Auth) -> Response:
 
 
 @router.api_route("/Groups", methods=["PUT", "PATCH", "DELETE"], include_in_schema=False)
-async def groups_collection_write(request: Request, caller: Auth) -> Response:
+async def groups_collection_write(request: Request) -> Response:
+    await authenticate(request)
     raise ScimError(405, "Use /Groups/{id} to change or delete a group", headers={"Allow": "GET, POST"})

@@ -14,6 +14,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..auth import authenticate
 from ..errors import ScimError
 from ..observation import observation
 from ..protocol import user_create
@@ -44,7 +45,8 @@ def _resource(request: Request, namespace: str, obj: dict[str, Any], with_groups
 
 
 @router.get("/Users")
-async def list_users(request: Request, caller: common.Auth) -> Response:
+async def list_users(request: Request) -> Response:
+    caller = await authenticate(request)
     query = common.read_query(request)
     table = common.state_of(request).directory.user_table(caller.namespace)
     base = common.base_url(request)
@@ -77,14 +79,16 @@ def _render(request: Request, namespace: str, obj: dict[str, Any]) -> Response:
 
 
 @router.get("/Users/{uid}")
-async def get_user(request: Request, uid: str, caller: common.Auth) -> Response:
+async def get_user(request: Request, uid: str) -> Response:
+    caller = await authenticate(request)
     uid = common.resource_id(uid, "User")
     obj = await _users(request).current(caller.namespace, uid)  # the cache may lag
     return common.not_modified(request, etag(obj)) or _render(request, caller.namespace, obj)
 
 
 @router.patch("/Users/{uid}")
-async def patch_user(request: Request, uid: str, caller: common.Auth) -> Response:
+async def patch_user(request: Request, uid: str) -> Response:
+    caller = await authenticate(request)
     uid = common.resource_id(uid, "User")
     ops = parse_patch_request(await common.json_body(request), uid)
     observation(request).patch_operations = len(ops)
@@ -99,9 +103,10 @@ async def patch_user(request: Request, uid: str, caller: common.Auth) -> Respons
 
 
 @router.put("/Users/{uid}")
-async def replace_user(request: Request, uid: str, caller: common.Auth) -> Response:
+async def replace_user(request: Request, uid: str) -> Response:
     """Okta AIW sends the whole user: only ``active`` is applied; the answer is the stored
     user, so the IdP sees which attributes the workspace keeps."""
+    caller = await authenticate(request)
     uid = common.resource_id(uid, "User")
     body = await common.json_body(request)
     base = common.base_url(request)
@@ -113,7 +118,8 @@ async def replace_user(request: Request, uid: str, caller: common.Auth) -> Respo
 
 
 @router.post("/Users")
-async def create_user(request: Request, caller: common.Auth) -> Response:
+async def create_user(request: Request) -> Response:
+    caller = await authenticate(request)
     workspace = common.state_of(request).directory.workspaces.get(
         (caller.workspace.namespace, caller.workspace.name)
     )
@@ -127,7 +133,8 @@ async def create_user(request: Request, caller: common.Auth) -> Response:
 
 
 @router.delete("/Users/{uid}")
-async def delete_user(request: Request, uid: str, caller: common.Auth) -> Response:
+async def delete_user(request: Request, uid: str) -> Response:
+    caller = await authenticate(request)
     uid = common.resource_id(uid, "User")
     await _users(request).current(caller.namespace, uid)
     raise ScimError(403, "Users are not deleted over SCIM; set active to false to revoke access")
