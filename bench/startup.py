@@ -128,20 +128,22 @@ def inproc(cp: ControlPlane) -> dict[str, Any]:
     return out
 
 
-def raw(cp: ControlPlane, encoding: str = "") -> dict[str, Any]:
+def raw(cp: ControlPlane, option: str = "") -> dict[str, Any]:
     """The API server's part alone: every page of groups and users fetched, not decoded
     (the continue token found with one search in the bytes)."""
     from scim_core.informer import LIST_PAGE
 
     async def run() -> dict[str, Any]:
         api = await api_client(cp)
-        out: dict[str, Any] = {"encoding": encoding}
-        headers = {"Accept-Encoding": encoding} if encoding else {}
+        out: dict[str, Any] = {"option": option}
+        headers = {"Accept-Encoding": option} if option in ("identity", "gzip") else {}
         for plural in (c.GROUP_PLURAL, c.USER_PLURAL):
             t0, token, size, pages = time.monotonic(), None, 0, 0
             server0 = cpu_s(cp.pid("kube-apiserver"))
             while True:
                 params = [("limit", str(LIST_PAGE))] + ([("continue", token)] if token else [])
+                if option == "rv0" and not token:
+                    params.append(("resourceVersion", "0"))
                 resp = await api.call_api(f"/apis/{c.GROUP}/{c.VERSION}/{plural}", "GET", query_params=params,
                                           auth_settings=["BearerToken"], _preload_content=False,
                                           header_params=headers)  # fmt: skip
@@ -244,7 +246,7 @@ def main(argv: list[str]) -> None:
     with ControlPlane(data_dir=DATA) as cp:
         token = seed(cp)
         for n, mode in enumerate(modes):
-            if mode.startswith("raw"):  # raw, or raw=identity: without gzip
+            if mode.startswith("raw"):  # raw=identity: without gzip; raw=rv0: resourceVersion=0
                 out[f"raw-{n}"] = raw(cp, mode.partition("=")[2])
             elif mode == "inproc":
                 out[f"inproc-{n}"] = inproc(cp)

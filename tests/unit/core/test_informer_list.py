@@ -13,16 +13,38 @@ from scim_core import informer as inf
 
 
 @pytest.mark.parametrize("enabled", [True, False])
-def test_gc_paused_restores_the_collector_as_it_found_it(enabled: bool) -> None:
+def test_gc_paused_sections_nest_and_restore_the_collector_as_they_found_it(enabled: bool) -> None:
     was = gc.isenabled()
     try:
         (gc.enable if enabled else gc.disable)()
-        with inf.gc_paused():
-            assert not gc.isenabled()
+        first, second = inf.gc_paused(), inf.gc_paused()
+        first.__enter__()
+        second.__enter__()  # a second informer's list opens while the first is open
+        assert not gc.isenabled()
+        first.__exit__(None, None, None)  # the first ends first: still paused for the second
+        assert not gc.isenabled()
+        second.__exit__(None, None, None)
         assert gc.isenabled() is enabled
         with pytest.raises(RuntimeError), inf.gc_paused():
             raise RuntimeError("boom")
         assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_the_collector_is_paused_while_a_list_runs() -> None:
+    seen: list[bool] = []
+
+    class Watching(Paged):
+        def _logged_slim(self, obj: dict[str, Any]) -> dict[str, Any]:
+            seen.append(gc.isenabled())
+            return obj
+
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        asyncio.run(Watching(2, [])._list())
+        assert seen == [False, False] and gc.isenabled()
     finally:
         (gc.enable if was else gc.disable)()
 
