@@ -23,12 +23,17 @@ def test_gc_paused_sections_nest_and_restore_the_collector_as_they_found_it(enab
         assert not gc.isenabled()
         first.__exit__(None, None, None)  # the first ends first: still paused for the second
         assert not gc.isenabled()
+        kept = [object()]  # a container allocated while paused, alive when the last closes
+        frozen = gc.get_freeze_count()
         second.__exit__(None, None, None)
         assert gc.isenabled() is enabled
+        assert gc.get_freeze_count() >= frozen + len(kept)  # moved out of the collector's way
+        del kept
         with pytest.raises(RuntimeError), inf.gc_paused():
             raise RuntimeError("boom")
         assert gc.isenabled() is enabled
     finally:
+        gc.unfreeze()  # this test process's objects back in the collector's generations
         (gc.enable if was else gc.disable)()
 
 
@@ -46,6 +51,7 @@ def test_the_collector_is_paused_while_a_list_runs() -> None:
         asyncio.run(Watching(2, [])._list())
         assert seen == [False, False] and gc.isenabled()
     finally:
+        gc.unfreeze()  # this test process's objects back in the collector's generations
         (gc.enable if was else gc.disable)()
 
 
