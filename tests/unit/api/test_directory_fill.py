@@ -97,3 +97,19 @@ def test_replace_all_builds_one_table_per_namespace_and_keeps_shard_members() ->
     assert d.user_table("a").lookup("userName", "u@X") == {"u1"} and d.user_table("b").ids == []
     d.replace_all(c.GROUP_PLURAL, [])
     assert d.group_table("a").ids == [] and set(d.group_table("a").member_of) == {"s1"}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_listing_order_stays_sorted_through_any_events(seed: int) -> None:
+    """A page is a slice of ``ids`` (no sort per request: O(page) at 100,000 groups), so
+    ``ids`` must stay the sorted ids through any mix of list, puts and removes."""
+    rng = random.Random(seed)
+    t = Table(Directory.GROUP_INDEXES, track_members=True)
+    t.fill([_group(f"g{i:03d}", f"T{i}") for i in rng.sample(range(100), 40)])
+    for rv in range(2, 400):
+        name = f"g{rng.randrange(100):03d}"
+        if rng.random() < 0.4:
+            t.remove(name)
+        else:
+            t.put(_group(name, f"T{rv}", rv=rv))
+        assert t.ids == sorted(t.by_id)
