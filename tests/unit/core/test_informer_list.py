@@ -125,3 +125,12 @@ def test_a_list_that_stops_half_way_leaves_no_request_in_flight() -> None:
     with pytest.raises(ValueError, match="cannot cache"):
         asyncio.run(informer._list())
     assert informer.cancelled == [1]  # page 1 was in flight: cancelled and awaited
+
+
+def test_slim_keeps_a_one_key_member_without_value_as_it_is() -> None:
+    """Members of one key each take the fast path only when that key is ``value``."""
+    slim = inf.Slim()
+    slim({"metadata": {"name": "a"}, "spec": {"members": [{"value": "u1"}]}})
+    odd = {"display": "no value"}
+    b = slim({"metadata": {"name": "b"}, "spec": {"members": [{"value": "u1"}, odd]}})
+    assert b["spec"]["members"] == [{"value": "u1"}, odd] and b["spec"]["members"][1] is odd
