@@ -78,13 +78,14 @@ def gc_paused() -> Iterator[None]:
     generation fills the collector walks them again: a fifth to a half of the Python time of
     listing 20,000 groups, for no garbage (JSON has no cycles).
 
-    When the last section closes, what is alive is frozen (``gc.freeze``: moved out of the
-    collector's generations at no cost; reference counting still frees it), then the collector
-    is back as it was: it never walks the cache again (a full pass over a million cached
-    objects stops every request for a fraction of a second). The price: a reference cycle
-    among objects alive at that moment that later becomes garbage (a closed connection's, for
-    instance) is never collected; a few kilobytes per list, and lists are rare (start, then
-    only after a ``410 Gone``)."""
+    When the last section closes, one full collection clears whatever cyclic garbage requests
+    left meanwhile (0.24 s of CPU over 20,000 groups + 20,000 users and the imported code),
+    then what is alive is frozen (``gc.freeze``: moved out of the collector's generations at
+    no cost; reference counting still frees it) and the collector is back as it was: it never
+    walks the cache again (a full pass over a million cached objects stops every request for a
+    fraction of a second). The price: a reference cycle among objects alive at that moment
+    that later becomes garbage (a closed connection's, for instance) is never collected; a few
+    kilobytes per list, and lists are rare (start, then only after a ``410 Gone``)."""
     global _pauses, _was_enabled
     if _pauses == 0:
         _was_enabled = gc.isenabled()
@@ -95,6 +96,7 @@ def gc_paused() -> Iterator[None]:
     finally:
         _pauses -= 1
         if _pauses == 0:
+            gc.collect()
             gc.freeze()
             if _was_enabled:
                 gc.enable()

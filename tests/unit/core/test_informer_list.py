@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import weakref
 from typing import Any
 
 import pytest
 
 from scim_core import informer as inf
+
+
+class Cyclic:
+    """A weakly referenceable object in a reference cycle."""
+
+    def __init__(self, cycle: list[Any]) -> None:
+        self.cycle = cycle
+        cycle.append(self)
 
 
 @pytest.mark.parametrize("enabled", [True, False])
@@ -24,11 +33,14 @@ def test_gc_paused_sections_nest_and_restore_the_collector_as_they_found_it(enab
         first.__exit__(None, None, None)  # the first ends first: still paused for the second
         assert not gc.isenabled()
         kept = [object()]  # a container allocated while paused, alive when the last closes
-        frozen = gc.get_freeze_count()
+        garbage: list[Any] = []
+        garbage.append(garbage)  # a cycle left by someone else meanwhile
+        cycle = weakref.ref(Cyclic(garbage))
+        del garbage
         second.__exit__(None, None, None)
         assert gc.isenabled() is enabled
-        assert gc.get_freeze_count() >= frozen + len(kept)  # moved out of the collector's way
-        del kept
+        assert cycle() is None  # collected before the freeze, not frozen for good
+        assert gc.get_freeze_count() >= len(kept)  # what lives is out of the collector's way
         with pytest.raises(RuntimeError), inf.gc_paused():
             raise RuntimeError("boom")
         assert gc.isenabled() is enabled
