@@ -8,7 +8,7 @@ object never goes back to an older resourceVersion.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Set
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +31,17 @@ def _rv(obj: Obj) -> int:
         return int(obj["metadata"]["resourceVersion"])
     except (KeyError, ValueError, TypeError):
         return 0
+
+
+def _add(index: dict[str, str | set[str]], key: str, oid: str) -> None:
+    """``oid`` holds ``key`` in ``index`` (see ``Table.index``)."""
+    bucket = index.get(key)
+    if bucket is None:
+        index[key] = oid
+    elif isinstance(bucket, set):
+        bucket.add(oid)
+    elif bucket != oid:
+        index[key] = {bucket, oid}
 
 
 @dataclass
@@ -80,15 +91,35 @@ class Table:
             bisect.insort(self.ids, oid)
         self.by_id[oid] = obj
         for attr, key in self._keys(obj).items():
-            bucket = self.index[attr].get(key)
-            if bucket is None:
-                self.index[attr][key] = oid
-            elif isinstance(bucket, set):
-                bucket.add(oid)
-            elif bucket != oid:
-                self.index[attr][key] = {bucket, oid}
+            _add(self.index[attr], key, oid)
         if self.track_members and old is None:
             self.member_of.move(oid, NO_MEMBERS, member_values(obj))
+
+    def fill(self, objects: Iterable[Obj]) -> None:
+        """Load a list into this new table: the same as ``put`` of each object in turn, but
+        the listing order is sorted once at the end and each index built in one pass (the
+        start of an API over 100,000 groups: no per-object checks a new table cannot fail)."""
+        if self.by_id:
+            raise ValueError("fill needs an empty table")
+        by_id = self.by_id
+        for obj in objects:
+            metadata = obj["metadata"]
+            if metadata.get("deletionTimestamp"):
+                continue  # being deleted (finalizer pending): gone for SCIM
+            oid = metadata["name"]
+            if oid in by_id and _rv(obj) < _rv(by_id[oid]):
+                continue  # a list names each object once; if not, the newest wins, as in put
+            by_id[oid] = {k: v for k, v in obj.items() if k != "status"} if "status" in obj else obj
+        self.ids = sorted(by_id)
+        for attr in self.indexed:
+            index = self.index[attr]
+            for oid, obj in by_id.items():
+                value = (obj.get("spec") or {}).get(attr)
+                if value is not None:
+                    _add(index, str(value).lower(), oid)
+        if self.track_members:
+            for oid, obj in by_id.items():
+                self.member_of.move(oid, NO_MEMBERS, member_values(obj))
 
     def forget(self, oid: str, resource_version: int) -> None:
         """Our own delete: drop it now and ignore any older event still on its way."""
@@ -161,13 +192,14 @@ class Directory:
             self.workspaces = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects}
             self._rebuild_tokens()
             return
-        tables: dict[str, Table] = {}
-        indexes = self.GROUP_INDEXES if plural == c.GROUP_PLURAL else self.USER_INDEXES
+        by_namespace: dict[str, list[Obj]] = {}
         for obj in objects:
-            ns = obj["metadata"]["namespace"]
-            if ns not in tables:
-                tables[ns] = Table(indexes, track_members=plural == c.GROUP_PLURAL)
-            tables[ns].put(obj)
+            by_namespace.setdefault(obj["metadata"]["namespace"], []).append(obj)
+        indexes = self.GROUP_INDEXES if plural == c.GROUP_PLURAL else self.USER_INDEXES
+        tables: dict[str, Table] = {}
+        for ns, listed in by_namespace.items():
+            tables[ns] = Table(indexes, track_members=plural == c.GROUP_PLURAL)
+            tables[ns].fill(listed)
         if plural == c.GROUP_PLURAL:
             self.groups = tables
             for ns_shards in self.shards.values():  # shard members survive a group relist

@@ -116,10 +116,10 @@ def shared_members(members: list[Any], shared: dict[MemberKey, Member]) -> list[
     """``members`` as the dicts ``shared`` holds for them (added when new); members of another
     shape as they are. When all are ``{"value": …}`` and known already (most of a group's
     members on each of its events), by C-level lookups only, no Python loop per member."""
-    if set(map(type, members)) <= {dict} and set(map(tuple, members)) <= {("value",)}:
-        try:
+    if set(map(type, members)) <= {dict} and set(map(len, members)) <= {1}:
+        try:  # one key each, and it is "value" (no tuple of keys made per member)
             found = list(map(shared.get, map(itemgetter("value"), members)))
-        except TypeError:  # an unhashable value (a hand-edited member): the slow path
+        except (KeyError, TypeError):  # another key, an unhashable value (hand-edited): the slow path
             found = [None]
         if None not in found:
             return found
