@@ -13,7 +13,7 @@ BENCH_COLD_GROUPS (10000), BENCH_USERS (10000), BENCH_RATE (20/s), BENCH_SECONDS
 BENCH_ONLY=standby runs only the seeding and step 4 (bench/results/operator-standby.json);
 BENCH_ONLY=offboarding only steps 1 and 2 (bench/results/operator-offboarding.json);
 BENCH_OFFBOARD_ROUNDS (1) repeats step 2 (reactivated in between), each with the load average,
-and keeps the worst round as the figure.
+and keeps the worst round as the figure; each comes after BENCH_OFFBOARD_QUIET (20) quiet seconds.
 """
 
 from __future__ import annotations
@@ -58,6 +58,9 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 STANDBY_SECONDS = float(os.environ.get("BENCH_STANDBY_SECONDS", "30"))
 ONLY = os.environ.get("BENCH_ONLY", "")
 OFFBOARD_ROUNDS = int(os.environ.get("BENCH_OFFBOARD_ROUNDS", "1"))
+#: Quiet seconds before each offboarding: an offboarding seldom follows other work at once, and
+#: connections idle longer than aiohttp's keep-alive (15 s) are closed by then.
+OFFBOARD_QUIET = float(os.environ.get("BENCH_OFFBOARD_QUIET", "20"))
 NS = "bench"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 STAR = "usr-star"  # member of the first 100 groups, deactivated in step 2
@@ -228,6 +231,7 @@ def _offboard(kube: client.ApiClient, watcher: BindingWatch, operator_log: Path)
     }
     assert authz.create_subject_access_review(review).status.allowed
     users = client.CustomObjectsApi(kube)
+    time.sleep(OFFBOARD_QUIET)
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     started_at = datetime.now(UTC).isoformat()
     t0 = time.monotonic()
