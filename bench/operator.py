@@ -11,7 +11,9 @@
 Prints a table and writes bench/results/operator.json. Sizes: BENCH_GROUPS (1000),
 BENCH_COLD_GROUPS (10000), BENCH_USERS (10000), BENCH_RATE (20/s), BENCH_SECONDS (20).
 BENCH_ONLY=standby runs only the seeding and step 4 (bench/results/operator-standby.json);
-BENCH_ONLY=offboarding only steps 1 and 2 (bench/results/operator-offboarding.json).
+BENCH_ONLY=offboarding only steps 1 and 2 (bench/results/operator-offboarding.json);
+BENCH_OFFBOARD_ROUNDS (1) repeats step 2 (reactivated in between), each with the load average,
+and keeps the worst round as the figure; each comes after BENCH_OFFBOARD_QUIET (20) quiet seconds.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import threading
 import time
 import urllib.request
@@ -54,6 +57,10 @@ RATE = float(os.environ.get("BENCH_RATE", "20"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 STANDBY_SECONDS = float(os.environ.get("BENCH_STANDBY_SECONDS", "30"))
 ONLY = os.environ.get("BENCH_ONLY", "")
+OFFBOARD_ROUNDS = int(os.environ.get("BENCH_OFFBOARD_ROUNDS", "1"))
+#: Quiet seconds before each offboarding: an offboarding seldom follows other work at once, and
+#: connections idle longer than aiohttp's keep-alive (15 s) are closed by then.
+OFFBOARD_QUIET = float(os.environ.get("BENCH_OFFBOARD_QUIET", "20"))
 NS = "bench"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 STAR = "usr-star"  # member of the first 100 groups, deactivated in step 2
@@ -209,6 +216,50 @@ def _wait_bound(kube: client.ApiClient, expected: int, timeout: float) -> float:
     raise RuntimeError(f"only {n} of {expected} RoleBindings after {timeout}s")
 
 
+def _offboard(kube: client.ApiClient, watcher: BindingWatch, operator_log: Path) -> dict[str, Any]:
+    """Deactivate STAR (in the first 100 groups): seconds until no SubjectAccessReview allows
+    them (asked back to back) and until no binding names them, the operator's own figure for
+    its patches (its log), the load average; then reactivate and wait until bound again."""
+    star_subject = "star@example.com"
+    assert watcher.holders(star_subject) >= min(100, GROUPS), watcher.holders(star_subject)
+    authz = client.AuthorizationV1Api(kube)
+    review = {
+        "spec": {
+            "user": star_subject,
+            "resourceAttributes": {"namespace": NS, "verb": "get", "resource": "pods"},
+        }
+    }
+    assert authz.create_subject_access_review(review).status.allowed
+    users = client.CustomObjectsApi(kube)
+    time.sleep(OFFBOARD_QUIET)
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    started_at = datetime.now(UTC).isoformat()
+    t0 = time.monotonic()
+    users.patch_namespaced_custom_object(
+        c.GROUP, c.VERSION, NS, c.USER_PLURAL, STAR, {"spec": {"active": False}}
+    )
+    while authz.create_subject_access_review(review).status.allowed and time.monotonic() - t0 < 60:
+        pass  # one review after another (a few ms each)
+    denied = round(time.monotonic() - t0, 3)
+    while watcher.holders(star_subject) > 0 and time.monotonic() - t0 < 60:
+        time.sleep(0.01)
+    gone = round(time.monotonic() - t0, 2)
+    time.sleep(0.5)  # the operator logs its figure right after its last patch
+    patched = re.findall(r"RoleBindings of \d+ groups patched in ([0-9.]+) s", operator_log.read_text())
+    out = {"started_at": started_at, "denied_seconds": denied, "gone_seconds": gone,
+           "operator_patched_seconds": float(patched[-1]) if patched else None, "load": load}  # fmt: skip
+    print(f"deactivated a user in 100 groups: every SubjectAccessReview denied after {denied}s, gone from every "
+          f"binding in {gone}s (operator: patched in {out['operator_patched_seconds']} s; load {load})", flush=True)  # fmt: skip
+    users.patch_namespaced_custom_object(
+        c.GROUP, c.VERSION, NS, c.USER_PLURAL, STAR, {"spec": {"active": True}}
+    )
+    while (watcher.holders(star_subject) < min(100, GROUPS) or not authz.create_subject_access_review(review).status.allowed) \
+            and time.monotonic() - t0 < 120:  # fmt: skip
+        time.sleep(0.2)
+    time.sleep(5)  # the reactivation's reconciles and status writes settle
+    return out
+
+
 def main() -> None:
     results: dict[str, Any] = {
         "groups": GROUPS,
@@ -291,31 +342,13 @@ def main() -> None:
             print(f"PATCH -> RoleBinding at {RATE:.0f}/s over {GROUPS} groups: p50 {results['patch_to_binding']['p50_ms']} ms, "
                   f"p99 {results['patch_to_binding']['p99_ms']} ms ({missing} not seen)", flush=True)  # fmt: skip
 
-            # 2. offboarding: a user in 100 groups
-            star_subject = "star@example.com"
-            assert watcher.holders(star_subject) >= min(100, GROUPS), watcher.holders(star_subject)
-            authz = client.AuthorizationV1Api(kube)
-            review = {
-                "spec": {
-                    "user": star_subject,
-                    "resourceAttributes": {"namespace": NS, "verb": "get", "resource": "pods"},
-                }
-            }
-            assert authz.create_subject_access_review(review).status.allowed
-            results["offboarding_started_at"] = datetime.now(UTC).isoformat()  # to read the logs by
-            t0 = time.monotonic()
-            client.CustomObjectsApi(kube).patch_namespaced_custom_object(
-                c.GROUP, c.VERSION, NS, c.USER_PLURAL, STAR, {"spec": {"active": False}}
-            )
-            while authz.create_subject_access_review(review).status.allowed and time.monotonic() - t0 < 60:
-                pass  # one review after another (a few ms each)
-            results["offboarding_denied_seconds"] = round(time.monotonic() - t0, 3)
-            while watcher.holders(star_subject) > 0 and time.monotonic() - t0 < 60:
-                time.sleep(0.01)
-            results["offboarding_seconds"] = round(time.monotonic() - t0, 2)
-            print(f"deactivated a user in 100 groups: every SubjectAccessReview denied after "
-                  f"{results['offboarding_denied_seconds']}s, gone from every binding in {results['offboarding_seconds']}s",
-                  flush=True)  # fmt: skip
+            # 2. offboarding: a user in 100 groups (OFFBOARD_ROUNDS times, reactivated in between)
+            rounds = [_offboard(kube, watcher, logs / "bench-operator-1.log") for _ in range(OFFBOARD_ROUNDS)]
+            worst = max(rounds, key=lambda r: r["denied_seconds"])
+            results["offboarding_started_at"] = rounds[0]["started_at"]  # to read the logs by
+            results["offboarding_denied_seconds"] = worst["denied_seconds"]
+            results["offboarding_seconds"] = max(r["gone_seconds"] for r in rounds)
+            results["offboarding_rounds"] = rounds
         finally:
             watcher.stop.set()
             api.terminate()

@@ -1,7 +1,8 @@
 """The offboarding fast path (``scim_operator.revocation``) against the real control plane:
 a deactivated user is removed from every binding of their groups by guarded JSON patches
-ahead of the reconciles, a reactivation brings them back, and a guarded patch of a binding
-that changed meanwhile is refused whole by the API server (nothing half applied)."""
+ahead of the reconciles, a reactivation brings them back, a guarded patch of a binding
+that changed meanwhile is refused whole by the API server (nothing half applied), and the
+fast path's own connection pool is opened ahead of an offboarding."""
 
 from __future__ import annotations
 
@@ -12,8 +13,14 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from scim_core import constants as c
+from scim_core.kube import api_client
+from scim_devenv.controlplane import ControlPlane
 from scim_operator import metrics
+from scim_operator.cache import ClusterCache
+from scim_operator.leader import AlwaysLeader
 from scim_operator.rbac import RBAC_API, revocation_patch
+from scim_operator.revocation import WARM_KEEPALIVE_SECONDS, Revoker
+from scim_operator.settings import OperatorSettings
 
 from .helpers import allowed, create_user, create_workspace, custom, eventually
 
@@ -122,3 +129,22 @@ def test_a_guarded_removal_of_a_changed_binding_is_refused_whole(
         "a",
         "b",
     ]
+
+
+async def test_warm_opens_every_connection_of_the_revocation_pool(
+    control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """So the patches of an offboarding wait for no TLS handshake."""
+    monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig))
+    api = await api_client(pool_size=5, keepalive=WARM_KEEPALIVE_SECONDS)
+    try:
+        revoker = Revoker(
+            api, OperatorSettings.from_env({}), ClusterCache(), AlwaysLeader(), print, concurrency=5
+        )
+        await revoker.warm()
+        await revoker.warm()  # again: the five open ones are reused
+        connector = api.rest_client.pool_manager.connector
+        open_idle = sum(len(conns) for conns in connector._conns.values())  # aiohttp has no public count
+        assert open_idle == 5
+    finally:
+        await api.close()

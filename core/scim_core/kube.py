@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import ssl
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -19,25 +20,32 @@ from scim_core import constants as c
 NOT_FOUND = 404
 #: kubernetes-asyncio's read buffer: a watch event carries a whole object (etcd allows 1.5 MiB).
 READ_BUFFER = 2**21
+#: Connections (so requests in flight) per client.
+POOL_SIZE = 64
+#: An idle connection is closed after this long (aiohttp's default).
+KEEPALIVE_SECONDS = 15.0
 
 
 def _has_kubeconfig() -> bool:
     return bool(os.environ.get("KUBECONFIG")) or os.path.exists(os.path.expanduser("~/.kube/config"))
 
 
-async def api_client(user_agent: str | None = None) -> client.ApiClient:
+async def api_client(
+    user_agent: str | None = None, pool_size: int = POOL_SIZE, keepalive: float = KEEPALIVE_SECONDS
+) -> client.ApiClient:
     """An ApiClient from ``$KUBECONFIG`` (or ~/.kube/config), else the in-cluster config.
-    ``user_agent`` names this process in the API server's audit log."""
+    ``user_agent`` names this process in the API server's audit log; ``pool_size`` and
+    ``keepalive`` size its connection pool (:func:`_own_session`)."""
     kubeconfig = os.environ.get("KUBECONFIG")
     configuration = client.Configuration()
     if _has_kubeconfig():
         await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
     else:
         config.load_incluster_config(client_configuration=configuration)
-    configuration.connection_pool_maxsize = 64
+    configuration.connection_pool_maxsize = pool_size
     configuration.proxy = configuration.proxy or env_proxy(configuration.host, os.environ)
     api = client.ApiClient(configuration)
-    _without_env_lookups(api)
+    await _own_session(api, keepalive)
     if user_agent:
         api.user_agent = user_agent
     return api
@@ -64,14 +72,32 @@ def _bypassed(hostname: str, port: int | None, no_proxy: str) -> bool:
     return bool(no_proxy) and bool(bypass(host, {"no": no_proxy}))
 
 
-def _without_env_lookups(api: client.ApiClient) -> None:
-    """Give ``api`` a session that does not look up the environment per request (the proxy
-    was resolved once by :func:`env_proxy`; credentials come from the kubeconfig, never
-    ``~/.netrc``), on the same connection pool."""
+def ssl_context(configuration: client.Configuration) -> ssl.SSLContext:
+    """The TLS settings kubernetes-asyncio's REST client makes of ``configuration``: its CA,
+    client certificate and verification switches."""
+    ctx = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+    if configuration.cert_file:
+        ctx.load_cert_chain(configuration.cert_file, keyfile=configuration.key_file)
+    if not configuration.verify_ssl:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if configuration.disable_strict_ssl_verification:
+        ctx.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    return ctx
+
+
+async def _own_session(api: client.ApiClient, keepalive: float) -> None:
+    """Give ``api`` a session of our own in place of kubernetes-asyncio's (unused so far):
+    one that does not look up the environment per request (the proxy was resolved once by
+    :func:`env_proxy`; credentials come from the kubeconfig, never ``~/.netrc``), on a pool
+    whose idle connections live ``keepalive`` seconds."""
     rest = api.rest_client
-    session: aiohttp.ClientSession = rest.pool_manager
-    connector = session.connector
-    session.detach()
+    await rest.pool_manager.close()
+    connector = aiohttp.TCPConnector(
+        limit=api.configuration.connection_pool_maxsize,
+        ssl=ssl_context(api.configuration),
+        keepalive_timeout=keepalive,
+    )
     rest.pool_manager = aiohttp.ClientSession(connector=connector, read_bufsize=READ_BUFFER)
 
 

@@ -32,7 +32,7 @@ from .events import EventPoster, event_limiter
 from .group_sync import GroupSync
 from .handlers import build_registry, kopf_settings
 from .leader import LeaderElector
-from .revocation import Revoker
+from .revocation import REVOKE_CONCURRENCY, WARM_KEEPALIVE_SECONDS, Revoker
 from .settings import OperatorSettings
 from .token_secrets import TokenSecretEvents, token_secret_informer
 from .user_sync import UserKey, UserSync
@@ -84,6 +84,7 @@ class Operator:
         self.users.start(self.user_sync.reconcile)
         self.workspaces.start(self.workspace_sync.reconcile)
         self.leader.start()
+        self._tasks.append(asyncio.create_task(self.revoker.keep_warm(), name="revocation-warm"))
         self._tasks.append(asyncio.create_task(self._resync_workspaces(), name="workspace-resync"))
         if self.settings.metrics_port:
             try:
@@ -102,6 +103,7 @@ class Operator:
         for informer in self.informers:
             await informer.stop()
         await self.api.close()
+        await self.revoker.api.close()
 
     async def _resync_workspaces(self) -> None:
         """Token expiry and rotation are due by the clock, not by an event: the leader looks
@@ -154,7 +156,14 @@ async def build(settings: OperatorSettings) -> Operator:
         token_secret_informer(api, TokenSecretEvents(workspaces.add)),
     ]
     events = EventPoster(api, event_limiter(), leader=leader)  # one limiter for all the operator's Events
-    revoker = Revoker(api, settings, cache, leader, requeue=groups.add, events=events)
+    # The offboarding fast path's own pool, kept open while leading (``Revoker.keep_warm``):
+    # its patches neither wait for connections to open nor for the informers' and reconciles'.
+    revocation_api = await api_client(
+        user_agent=f"scim-operator/{settings.identity}",
+        pool_size=REVOKE_CONCURRENCY,
+        keepalive=WARM_KEEPALIVE_SECONDS,
+    )
+    revoker = Revoker(revocation_api, settings, cache, leader, requeue=groups.add, events=events)
     return Operator(
         settings=settings,
         api=api,
