@@ -31,6 +31,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -181,16 +182,14 @@ def _users_done(cp: ControlPlane) -> int:
     """Users whose status the operator has written for their current generation, counted
     only once no user changed since the previous call (a user's group count settles after
     the last of its groups is seen)."""
-    users = json.loads(
-        cp.kubectl("get", "--raw", f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{NS}/{c.USER_PLURAL}")
-    )
-    versions = {u["metadata"]["name"]: u["metadata"]["resourceVersion"] for u in users["items"]}
+    users = [u for page in _pages(cp, c.USER_PLURAL) for u in page]  # one list of 100,000 times out
+    versions = {u["metadata"]["name"]: u["metadata"]["resourceVersion"] for u in users}
     unchanged = bool(_SEEN) and _SEEN[-1] == versions
     _SEEN[:] = [versions]
     if not unchanged:
         return 0
     return sum(
-        1 for u in users["items"]
+        1 for u in users
         if (u.get("status") or {}).get("observedGeneration") == u["metadata"].get("generation")
     )  # fmt: skip
 
@@ -348,29 +347,36 @@ def scale() -> dict[str, Any]:
     return out
 
 
+def _pages(cp: ControlPlane, plural: str) -> Iterator[list[dict[str, Any]]]:
+    """Every object of one of our kinds in the bench namespace, 1,000 at a time (a single
+    list of 100,000 outlasts the API server's 60 s request timeout); a page refused while the
+    API server builds its watch cache (429, 504) starts the list again."""
+    api = kclient.CustomObjectsApi(config.new_client_from_config(config_file=str(cp.kubeconfig)))
+    token: str | None = None
+    while True:
+        try:
+            page = api.list_namespaced_custom_object(
+                c.GROUP, c.VERSION, NS, plural, limit=1000, _continue=token, _request_timeout=120
+            )
+        except (kclient.exceptions.ApiException, OSError) as exc:
+            print(f"listing {plural}: {exc.__class__.__name__}; again", flush=True)
+            time.sleep(1)
+            token = None
+            continue
+        yield page["items"]
+        token = page["metadata"].get("continue") or None
+        if token is None:
+            return
+
+
 def _warm(cp: ControlPlane) -> float:
-    """List every kind once, page by page, until each list is served from the API server's
-    watch cache: a restarted kube-apiserver builds each cache from etcd on the first list of
-    its kind (minutes at 100,000 objects on two shared cores). In a running cluster the
-    operator's informers keep them warm, so the API's start is measured after this."""
-    kube = config.new_client_from_config(config_file=str(cp.kubeconfig))
-    api = kclient.CustomObjectsApi(kube)
+    """List every kind once: a restarted kube-apiserver builds each watch cache from etcd on
+    the first list of its kind (minutes at 100,000 objects on two shared cores). In a running
+    cluster the operator's informers keep them warm, so the API's start is measured after this."""
     t0 = time.monotonic()
     for plural in (c.USER_PLURAL, c.GROUP_PLURAL, c.SHARD_PLURAL, c.WORKSPACE_PLURAL):
-        token: str | None = None
-        while True:
-            try:
-                page = api.list_namespaced_custom_object(
-                    c.GROUP, c.VERSION, NS, plural, limit=1000, _continue=token, _request_timeout=120
-                )
-            except (kclient.exceptions.ApiException, OSError) as exc:  # 429/504 while it builds
-                print(f"warming {plural}: {exc.__class__.__name__}; again", flush=True)
-                time.sleep(1)
-                token = None
-                continue
-            token = page["metadata"].get("continue") or None
-            if token is None:
-                break
+        for _ in _pages(cp, plural):
+            pass
     return round(time.monotonic() - t0, 1)
 
 
