@@ -10,10 +10,8 @@ listed once (``ready``): a half-loaded picture would look like "user gone, unbin
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
-
-import orjson
 
 from scim_core import constants as c
 from scim_core.member_index import NO_MEMBERS, MemberIndex, member_values
@@ -46,29 +44,6 @@ def may_lose_access(old: Obj, new: Obj | None) -> bool:
     if before.get("active", True) and not after.get("active", True):
         return True
     return any(before.get(f) != after.get(f) for f in SUBJECT_FIELDS)
-
-
-class PackedStatus(bytes):
-    """A cached group's or user's ``status`` as its JSON. Only that object's reconcile reads
-    it (to write nothing when nothing changed), so it is kept packed: as dicts, 100,000 groups'
-    and users' statuses were the largest part of the operator's 727 MB (docs/benchmarks.md)."""
-
-
-def pack_status(obj: Obj) -> Obj:
-    """``obj`` with its status packed (a shallow copy; the informer's object is not changed)."""
-    status = obj.get("status")
-    if not status or isinstance(status, PackedStatus):
-        return obj
-    return {**obj, "status": PackedStatus(orjson.dumps(status))}
-
-
-def status_of(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A cached object's status as a dict, packed (``pack_status``) or not."""
-    status = obj.get("status")
-    if isinstance(status, PackedStatus):
-        unpacked: dict[str, Any] = orjson.loads(memoryview(status))
-        return unpacked
-    return dict(status or {})
 
 
 def _rv(obj: Obj) -> str | None:
@@ -230,7 +205,7 @@ class ClusterCache:
                 self.on_workspace_change((ns, name))
         elif plural == c.USER_PLURAL:
             old = self.users.get((ns, name))
-            obj = self.users[(ns, name)] = pack_status(obj)
+            self.users[(ns, name)] = obj
             if old is None or _essence(old) != _essence(obj):
                 affected = self._user_groups(
                     ns, name, revoke=notify and old is not None and may_lose_access(old, obj)
@@ -239,7 +214,7 @@ class ClusterCache:
                     self.on_user_change((ns, name))
         elif plural == c.GROUP_PLURAL:
             old = self.groups.get((ns, name))
-            obj = self.groups[(ns, name)] = pack_status(obj)
+            self.groups[(ns, name)] = obj
             self._membership(ns, name, old, obj, notify)
             if old is None or _essence(old) != _essence(obj):  # our own status writes: nothing to do
                 affected = [(ns, name)]

@@ -18,7 +18,7 @@ from scim_core.kube import ignoring, patch_status
 from scim_core.timestamps import now_utc
 
 from . import metrics
-from .cache import ClusterCache, GroupKey, status_of
+from .cache import ClusterCache, GroupKey
 from .conditions import same_conditions, set_condition
 from .events import EventPoster
 from .leader import Leadership, NotLeader
@@ -237,7 +237,7 @@ class GroupSync:
         member_count: int,
         rejected: list[str],
     ) -> None:
-        status = status_of(group)
+        status: dict[str, Any] = group.get("status") or {}
         generation = group["metadata"].get("generation")
         res = plan.resolution
         if rejected:

@@ -10,7 +10,7 @@ from kubernetes_asyncio import client
 from scim_core import constants as c
 from scim_core.kube import patch_status
 
-from .cache import ClusterCache, status_of
+from .cache import ClusterCache
 from .conditions import same_conditions, set_condition
 from .group_sync import LAPSE_RETRY_SECONDS
 from .leader import Leadership, NotLeader
@@ -42,7 +42,7 @@ class UserSync:
         if user is None or user["metadata"].get("deletionTimestamp"):
             return None
         md = user["metadata"]
-        status = status_of(user)
+        status = dict(user.get("status") or {})
         active = bool((user.get("spec") or {}).get("active", True))
         groups = self.cache.groups_of_user(key)
         reason, message = (

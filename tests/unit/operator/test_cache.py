@@ -7,15 +7,7 @@ from typing import Any
 import pytest
 
 from scim_core import constants as c
-from scim_operator.cache import (
-    BINDINGS,
-    KINDS,
-    NAMESPACES,
-    ClusterCache,
-    PackedStatus,
-    pack_status,
-    status_of,
-)
+from scim_operator.cache import BINDINGS, KINDS, NAMESPACES, ClusterCache
 
 
 class Recorder:
@@ -361,40 +353,3 @@ def test_a_relist_queues_only_what_it_changed() -> None:
     rec.clear()
     cache.replace_all(c.USER_PLURAL, [at(obj("u1"), "1")])
     assert rec.groups == rec.users == []
-
-
-STATUS = {"observedGeneration": 3, "conditions": [{"type": "Ready", "status": "True"}], "groups": 2}
-
-
-@pytest.mark.parametrize("plural", [c.GROUP_PLURAL, c.USER_PLURAL])
-@pytest.mark.parametrize("status", [STATUS, None, {}])
-def test_group_and_user_status_is_kept_packed_and_read_back_whole(
-    plural: str, status: dict[str, Any] | None
-) -> None:
-    """The reconcile reads back exactly the status the API server sent; the cache keeps it
-    as bytes (no dicts per status), and the informer's own object is left as it was."""
-    rec = Recorder()
-    sent = group("g1", "u1") if plural == c.GROUP_PLURAL else obj("u1", spec={"userName": "u1"})
-    if status is not None:
-        sent["status"] = status
-    cache = ready_cache(rec, **{plural: [sent]})
-    cached = (cache.groups if plural == c.GROUP_PLURAL else cache.users)[("ns", sent["metadata"]["name"])]
-    assert status_of(cached) == (status or {})
-    if status:
-        assert isinstance(cached["status"], PackedStatus) and isinstance(sent["status"], dict)
-    assert pack_status(pack_status(sent)) == pack_status(sent)  # packing twice is packing once
-
-
-def test_status_of_copies_a_plain_status() -> None:
-    plain = {"status": {"groups": 1}}
-    status_of(plain)["groups"] = 2  # the caller may change what it gets
-    assert plain["status"] == {"groups": 1}
-
-
-def test_a_status_only_change_queues_nothing() -> None:
-    rec = Recorder()
-    cache = ready_cache(rec, **{c.GROUP_PLURAL: [group("g1", "u1")], c.USER_PLURAL: [obj("u1")]})
-    rec.clear()
-    cache.upsert(c.GROUP_PLURAL, {**group("g1", "u1"), "status": STATUS})
-    cache.upsert(c.USER_PLURAL, {**obj("u1"), "status": STATUS})
-    assert (rec.groups, rec.users) == ([], [])
