@@ -12,7 +12,7 @@ import urllib.parse
 from scim_core import logs
 
 from . import app
-from .settings import OperatorSettings
+from .settings import OperatorSettings, SettingsError
 
 
 def liveness_endpoint(value: str) -> str | None:
@@ -36,7 +36,10 @@ def liveness_endpoint(value: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    settings = OperatorSettings.from_env()
+    try:
+        settings = OperatorSettings.from_env()
+    except SettingsError as exc:  # one line naming the variable, not a traceback
+        raise SystemExit(f"scim-operator: {exc}") from None
     parser = argparse.ArgumentParser(prog="scim-operator")
     parser.add_argument(
         "--lease", default=settings.lease_name,

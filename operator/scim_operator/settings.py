@@ -10,8 +10,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from scim_core.kube import POOL_SIZE
+
 #: Where Kubernetes mounts the Pod's namespace (the Lease lives there by default).
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+#: Most group (or user) reconciles in flight. A reconcile sends one request at a time and the
+#: operator's API client has ``POOL_SIZE`` connections (its watches and Events share them):
+#: more workers than connections would only wait for one.
+MAX_WORKERS = POOL_SIZE
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; its message names the variable (``main`` prints it and
+    exits, before anything starts)."""
+
+
+def _count(env: Mapping[str, str], var: str, default: int, high: int) -> int:
+    """``env[var]``, a whole number from 1 to ``high``; unset: ``default``."""
+    raw = env.get(var)
+    if raw is None:
+        return default
+    digits = raw.strip()
+    if not (digits.isascii() and digits.isdigit() and 1 <= int(digits) <= high):
+        raise SettingsError(f"{var}={raw!r}: give a whole number from 1 to {high}")
+    return int(digits)
 
 
 def _default_namespace() -> str:
@@ -54,12 +78,15 @@ class OperatorSettings:
     #: its time, so a first sync of 100,000 groups is bound by these, not by the API server:
     #: raise them for that. 16 group workers were tried for offboarding and were no faster on
     #: a 2-core machine (3.3 s against 2.5 s for 100 groups at the same load:
-    #: docs/benchmarks.md), hence the small defaults.
+    #: docs/benchmarks.md), hence the small defaults. Each from 1 to ``MAX_WORKERS``: 0 would
+    #: start no reconcile at all (``from_env`` refuses it).
     group_workers: int = 4
     user_workers: int = 2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
+        """The settings the environment gives; :class:`SettingsError` for a worker count that
+        is not a whole number from 1 to ``MAX_WORKERS``."""
         env = os.environ if environ is None else environ
 
         def names(var: str, default: str) -> frozenset[str]:
@@ -77,6 +104,6 @@ class OperatorSettings:
             lease_duration=float(env.get("SCIM_LEASE_DURATION_SECONDS", "15")),
             renew_deadline=float(env.get("SCIM_LEASE_RENEW_DEADLINE_SECONDS", "10")),
             retry_period=float(env.get("SCIM_LEASE_RETRY_PERIOD_SECONDS", "2")),
-            group_workers=int(env.get("SCIM_GROUP_WORKERS", "4")),
-            user_workers=int(env.get("SCIM_USER_WORKERS", "2")),
+            group_workers=_count(env, "SCIM_GROUP_WORKERS", cls.group_workers, MAX_WORKERS),
+            user_workers=_count(env, "SCIM_USER_WORKERS", cls.user_workers, MAX_WORKERS),
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scim_operator.settings import OperatorSettings
+from scim_operator.main import main
+from scim_operator.settings import MAX_WORKERS, OperatorSettings, SettingsError
 
 
 def test_defaults() -> None:
@@ -36,3 +37,35 @@ def test_defaults() -> None:
 )
 def test_from_env(env: dict[str, str], field: str, value: object) -> None:
     assert getattr(OperatorSettings.from_env(env), field) == value
+
+
+@pytest.mark.parametrize(("raw", "value"), [("1", 1), (" 8 ", 8), (str(MAX_WORKERS), MAX_WORKERS)])
+@pytest.mark.parametrize(
+    ("var", "field"), [("SCIM_GROUP_WORKERS", "group_workers"), ("SCIM_USER_WORKERS", "user_workers")]
+)
+def test_worker_counts_in_range(var: str, field: str, raw: str, value: int) -> None:
+    assert getattr(OperatorSettings.from_env({var: raw}), field) == value
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["0", "-1", "+1", "", " ", "four", "2.5", "1e2", "0x10", "٣", "²", str(MAX_WORKERS + 1), "99999999999"],
+)
+@pytest.mark.parametrize("var", ["SCIM_GROUP_WORKERS", "SCIM_USER_WORKERS"])
+def test_worker_count_refused_naming_the_variable(var: str, raw: str) -> None:
+    """0 would start no reconcile at all (the queue's keys never handled); a typo is refused
+    at start-up, not met as a bare ValueError."""
+    with pytest.raises(SettingsError) as refused:
+        OperatorSettings.from_env({var: raw})
+    assert str(refused.value) == f"{var}={raw!r}: give a whole number from 1 to {MAX_WORKERS}"
+
+
+def test_operator_refuses_to_start_with_a_bad_worker_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scim-operator`` exits with one line naming the variable, before it connects anywhere."""
+    monkeypatch.setenv("SCIM_GROUP_WORKERS", "0")
+    with pytest.raises(SystemExit) as stopped:
+        main([])
+    assert (
+        stopped.value.code
+        == f"scim-operator: SCIM_GROUP_WORKERS='0': give a whole number from 1 to {MAX_WORKERS}"
+    )
