@@ -1,8 +1,9 @@
 """The operator's Events against the real API server: however many come at once (a large first
 sync writes a RoleBinding, and an Event, per group), no more than the limiter's bound are in
 flight, counted at the HTTP client (requests sent and not yet answered), not by the limiter
-itself; what would queue beyond its capacity is dropped and counted; and the composition
-root gives the group reconciles and the Revoker one limiter."""
+itself; what would queue beyond its capacity is dropped and counted; the composition root
+gives the group reconciles, the Revoker and the workspace reconciles one limiter; and a
+workspace's Events (tokens, refused patterns) go through it, posted only while leading."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from scim_devenv.controlplane import ControlPlane
 from scim_operator import app
 from scim_operator.events import EventPoster, event_limiter
 from scim_operator.settings import OperatorSettings
+from scim_operator.workspace_mappings import role_mappings_condition
 
 from .helpers import custom, eventually
 
@@ -142,7 +144,43 @@ async def test_group_reconciles_and_the_revoker_share_one_limiter(
     operator = await app.build(OperatorSettings.from_env({}))
     try:
         assert operator.group_sync.events is operator.revoker.events is operator.events
+        assert operator.workspace_sync.events is operator.events
         assert operator.events.leader is operator.leader
         assert operator.events.limiter.capacity == 1000
     finally:
         await operator.api.close()
+
+
+class Leading(Standby):
+    def is_leader(self) -> bool:
+        return True
+
+
+def _refusing_workspace(namespace: str) -> dict[str, Any]:
+    """A workspace whose one role mapping RE2 refuses (over its memory budget). Never stored:
+    an Event needs only its namespace."""
+    return {
+        "apiVersion": c.API_VERSION,
+        "kind": c.WORKSPACE_KIND,
+        "metadata": {"name": "ws", "namespace": namespace, "uid": "ws-uid", "generation": 1},
+        "spec": {
+            "roleMappings": [{"name": "huge", "groups": {"pattern": "\\pL{1000}"}, "clusterRole": "view"}]
+        },
+    }
+
+
+@pytest.mark.parametrize(("leader", "posted"), [(Leading(), 1), (Standby(), 0)], ids=["leader", "standby"])
+async def test_workspace_events_go_through_the_limiter_only_while_leading(
+    api: client.ApiClient, kube: kclient.ApiClient, namespace: str, leader: Standby, posted: int
+) -> None:
+    seen = InFlight(api)
+    limiter = event_limiter(concurrency=2, capacity=50)
+    events = EventPoster(api, limiter, leader=leader)
+    conditions = role_mappings_condition(events, _refusing_workspace(namespace), [])
+    assert [(x["type"], x["status"], x["reason"]) for x in conditions] == [
+        ("RoleMappingsValid", "False", "InvalidPattern")
+    ]  # the condition, the record, whether or not the Event goes out
+    assert seen.sent == 0 and limiter.held == 1  # queued, not awaited by the reconcile
+    await asyncio.wait_for(limiter.drain(), timeout=60)
+    assert seen.sent == posted
+    assert eventually(lambda: _posted(kube, namespace, "InvalidPattern") == posted)

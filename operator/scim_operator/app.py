@@ -177,7 +177,7 @@ async def build(settings: OperatorSettings) -> Operator:
         revoker=revoker,
         user_sync=UserSync(api, cache, leader, hold=revoker.wait_idle),
         workspace_sync=WorkspaceSync(
-            api, cache, leader, idp_silence=timedelta(seconds=settings.idp_silence_seconds)
+            api, cache, leader, idp_silence=timedelta(seconds=settings.idp_silence_seconds), events=events
         ),
         informers=informers,
         events=events,

@@ -7,19 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubernetes_asyncio import client
-
 from .conditions import set_condition
-from .events import post_event
+from .events import EventPoster
 from .rbac import pattern_problems
 
 CONDITION = "RoleMappingsValid"
 
 
-async def role_mappings_condition(
-    api: client.ApiClient, workspace: dict[str, Any], conditions: list[dict[str, Any]]
+def role_mappings_condition(
+    events: EventPoster, workspace: dict[str, Any], conditions: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """``conditions`` with RoleMappingsValid set; a Warning Event when the refusal is new."""
+    """``conditions`` with RoleMappingsValid set; a Warning Event (through ``events``, the
+    operator's bounded limiter) when the refusal is new."""
     problems = pattern_problems(workspace.get("spec"))
     if problems:
         message = "Refused patterns (these mappings match no group): " + "; ".join(
@@ -31,6 +30,6 @@ async def role_mappings_condition(
     previous = (workspace.get("status") or {}).get("conditions") or []
     before: dict[str, Any] = next((x for x in previous if x.get("type") == CONDITION), {})
     if problems and before.get("message") != message:
-        await post_event(api, workspace, "Warning", reason, message)
+        events.post(workspace, "Warning", reason, message)
     generation = workspace["metadata"].get("generation")
     return set_condition(conditions, CONDITION, not problems, reason, message, generation)

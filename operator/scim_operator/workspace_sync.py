@@ -31,6 +31,7 @@ from scim_core.timestamps import parse_time
 from . import metrics
 from .cache import ClusterCache
 from .conditions import same_conditions, set_condition
+from .events import EventPoster
 from .leader import Leadership, NotLeader
 from .workqueue import Result
 from .workspace_health import (
@@ -54,10 +55,14 @@ class WorkspaceSync:
         cache: ClusterCache,
         leader: Leadership,
         idp_silence: timedelta = DEFAULT_IDP_SILENCE,
+        events: EventPoster | None = None,
     ) -> None:
         self.api = api
         self.cache = cache
         self.leader = leader
+        #: Events about tokens and refused patterns: best-effort, through the bounded limiter
+        #: shared with the group reconciles and the Revoker (the composition root passes one)
+        self.events = events if events is not None else EventPoster(api, leader=leader)
         #: the Synced condition's default silence limit (a workspace may set its own)
         self.idp_silence = idp_silence
 
@@ -110,14 +115,16 @@ class WorkspaceSync:
         meta = workspace["metadata"]
         self.leader.check()
         try:
-            outcome = await reconcile_workspace_token(self.api, kopf.Body(cast(kopf.RawBody, workspace)))
+            outcome = await reconcile_workspace_token(
+                self.api, kopf.Body(cast(kopf.RawBody, workspace)), self.events
+            )
         except ApiException as exc:
             if exc.status == NOT_FOUND or (exc.status == 403 and "being terminated" in str(exc.body)):
                 return None  # the workspace or its namespace is (going) away: nothing left to manage
             raise
         token_status = outcome.status
         status: dict[str, Any] = workspace.get("status") or {}
-        conditions = await role_mappings_condition(self.api, workspace, outcome.conditions)
+        conditions = role_mappings_condition(self.events, workspace, outcome.conditions)
         now = datetime.now(UTC)
         last_request = parse_time((status.get("idp") or {}).get("lastRequestTime"))
         silence = silence_limit((workspace.get("spec") or {}).get("idpSilenceAfter"), self.idp_silence)

@@ -24,7 +24,7 @@ from scim_core.timestamps import parse_time
 
 from . import metrics
 from .conditions import set_condition
-from .events import post_event
+from .events import EventPoster
 from .token_policy import (
     PREVIOUS_KEY,
     ROTATE_REQUEST,
@@ -207,10 +207,13 @@ async def _announce(api: client.ApiClient, workspace: dict[str, Any], plan: Toke
 
 
 async def reconcile_workspace_token(
-    api: client.ApiClient, body: kopf.Body, claims: TokenClaims = CLAIMS
+    api: client.ApiClient, body: kopf.Body, events: EventPoster, claims: TokenClaims = CLAIMS
 ) -> TokenOutcome:
     """Bring the workspace's token Secret in line with its settings; return the status
-    fields about tokens (hashes, fingerprint, expiry, TokenValid/TokenExpiring conditions)."""
+    fields about tokens (hashes, fingerprint, expiry, TokenValid/TokenExpiring conditions).
+    Its Events go through ``events`` (the operator's bounded limiter, posted only while
+    leading): the conditions are the record, so nothing here needs to know an Event was
+    posted (one dropped by a full limiter is counted, not retried)."""
     workspace: dict[str, Any] = dict(body)
     meta = workspace["metadata"]
     namespace, name = meta["namespace"], meta["name"]
@@ -249,8 +252,7 @@ async def reconcile_workspace_token(
     )
     newly_refused = plan.warning and before.get("reason") != plan.reason
     if plan.event and (plan.secret_changed or newly_refused):
-        await post_event(
-            api,
+        events.post(
             workspace,
             "Warning" if plan.warning else "Normal",
             plan.event_reason or plan.reason or "Token",
@@ -264,7 +266,7 @@ async def reconcile_workspace_token(
         plan.message,
         meta.get("generation"),
     )
-    conditions = await _expiry_condition(api, workspace, plan, warn_before, conditions)
+    conditions = _expiry_condition(events, workspace, plan, warn_before, conditions)
     metrics.TOKEN_EXPIRY_SERIES.set(namespace, expiry_times(plan))
     current = plan.hashes[0] if plan.valid and plan.hashes else None
     return TokenOutcome(
@@ -278,8 +280,8 @@ async def reconcile_workspace_token(
     )
 
 
-async def _expiry_condition(
-    api: client.ApiClient,
+def _expiry_condition(
+    events: EventPoster,
     workspace: dict[str, Any],
     plan: TokenPlan,
     warn_before: timedelta,
@@ -290,7 +292,7 @@ async def _expiry_condition(
     existing = (workspace.get("status") or {}).get("conditions") or []
     before: dict[str, Any] = next((x for x in existing if x.get("type") == "TokenExpiring"), {})
     if notice.expiring and before.get("status") != "True":
-        await post_event(api, workspace, "Warning", "TokenExpiring", notice.message)
+        events.post(workspace, "Warning", "TokenExpiring", notice.message)
     return set_condition(
         conditions,
         "TokenExpiring",
