@@ -212,6 +212,9 @@ def test_schema_covers_every_value() -> None:
         ("api.metricsPort=0", "metricsPort"),
         ("monitoring.prometheusRule.for=soon", "for"),
         ("monitoring.serviceMonitor.enable=true", "enable"),  # a typo of enabled
+        ("operator.groupWorkers=0", "groupWorkers"),  # would start no group reconcile at all
+        ("operator.userWorkers=65", "userWorkers"),
+        ("operator.groupWorkers=2.5", "groupWorkers"),
     ],
 )
 def test_schema_rejects_bad_values(helm: Path, override: str, complaint: str) -> None:
@@ -608,6 +611,21 @@ def test_api_and_operator_settings_come_from_values(helm: Path, monkeypatch: pyt
     assert got_op.metrics_port == o["metricsPort"]
     assert got_op.workspace_resync_seconds == o["workspaceResyncSeconds"]
     assert got_op.idp_silence_seconds == o["idpSilenceSeconds"]
+    assert (got_op.group_workers, got_op.user_workers) == (o["groupWorkers"], o["userWorkers"])
+
+
+def test_worker_counts_default_and_bound_as_the_operator_does(helm: Path) -> None:
+    """The chart sets the operator's defaults, and its schema refuses what the operator would."""
+    from scim_operator.settings import MAX_WORKERS, OperatorSettings
+
+    env = env_of(container(render(helm), f"{RELEASE}-operator"))
+    assert (env["SCIM_GROUP_WORKERS"], env["SCIM_USER_WORKERS"]) == (
+        str(OperatorSettings.group_workers), str(OperatorSettings.user_workers)
+    )  # fmt: skip
+    operator = yaml.safe_load((CHART / "values.schema.json").read_text())["properties"]["operator"]
+    for key in ("groupWorkers", "userWorkers"):
+        bound = operator["properties"][key]
+        assert (bound["type"], bound["minimum"], bound["maximum"]) == ("integer", 1, MAX_WORKERS), key
 
 
 def test_operator_lease_and_replicas(helm: Path) -> None:
