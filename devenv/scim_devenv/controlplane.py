@@ -50,6 +50,8 @@ class ControlPlane:
     #: An audit policy file: the API server then logs matching requests to ``audit_log``
     #: (JSON lines), for tests that must see exactly what a client asked for.
     audit_policy: Path | None = None
+    #: More kube-apiserver flags (bench-scale: a longer etcd compaction interval).
+    apiserver_flags: tuple[str, ...] = ()
     workdir: Path = field(init=False)
     #: kube-apiserver's secure port; etcd's client and peer ports (all free loopback ports).
     port: int = field(init=False, default=0)
@@ -170,6 +172,7 @@ class ControlPlane:
             f"--service-account-signing-key-file={p.sa_key}",
             "--endpoint-reconciler-type=none",
             "--v=0",
+            *self.apiserver_flags,
         ]
         if self.audit_policy is not None:
             args += [f"--audit-policy-file={self.audit_policy}", f"--audit-log-path={self.audit_log}"]
