@@ -484,10 +484,12 @@ def _watch_served(cp: ControlPlane) -> float:
                 c.GROUP, c.VERSION, NS, c.GROUP_PLURAL, watch=True, timeout_seconds=1,
                 allow_watch_bookmarks=True, _preload_content=False, _request_timeout=30,
             )  # fmt: skip
-            answer.release_conn()
-            return round(time.monotonic() - t0, 2)
+            answer.release_conn()  # not preloaded: a 429 comes back as an answer, not raised
+            if answer.status == 200:
+                return round(time.monotonic() - t0, 2)
         except (kclient.exceptions.ApiException, OSError):
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)
 
 
 def _recovery(cp: ControlPlane, base: str, token: str, n: int) -> dict[str, Any]:
