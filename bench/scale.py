@@ -429,11 +429,13 @@ def _operator_figures(cp: ControlPlane, token: str) -> dict[str, Any]:
             _wait("cold start", lambda: _operator_settled(port, GROUPS), 3600, 0.1), 1
         )
         time.sleep(10)  # user and workspace status, late writes
-        figures["cold_start_writes"] = _audit_count(cp, agent, WRITE_VERBS) - before
+        writes = _audit_events(cp, agent, WRITE_VERBS)[before:]
+        figures["cold_start_writes"] = len(writes)
+        figures["cold_start_write_requests"] = [f"{w['verb']} {w['requestURI']}" for w in writes[:20]]
         figures["cold_start_binding_writes"] = metric(port, "scim_operator_binding_writes_total")
         figures["rss_mb"] = round(rss_mb(op.pid), 1)
         print(f"operator cold start: {figures['cold_start_seconds']}s, {figures['cold_start_writes']} writes, "
-              f"RSS {figures['rss_mb']} MB", flush=True)  # fmt: skip
+              f"RSS {figures['rss_mb']} MB; {figures['cold_start_write_requests']}", flush=True)  # fmt: skip
         api, api_port = _start_api(cp, LOGS / "bench-scale-api-2.log")
         wait_http(f"http://127.0.0.1:{api_port}/readyz", timeout=600)
         figures["recovery"] = [_recovery(cp, f"http://127.0.0.1:{api_port}{c.SCIM_BASE_PATH}", token, n)
