@@ -84,6 +84,8 @@ class Paged(inf.Informer):
     """An informer whose pages come from a script (the HTTP part is exercised against a real
     API server in tests/test_informer_pages.py); ``fail`` makes that page raise."""
 
+    streaming = False  # the paged list (the streamed one: tests/test_informer_pages.py)
+
     def __init__(self, pages: int, log: list[str], fail: dict[int, Exception] | None = None) -> None:
         super().__init__(None, "scimgroups", Sink(log))  # type: ignore[arg-type]
         self.pages, self.log, self.fail = pages, log, fail or {}
