@@ -11,7 +11,7 @@ BENCH_PER_GROUP members out of BENCH_USERS users seeded straight into the API se
     p50/p99 of ``displayName eq`` and of a page of 100 groups without members, one client.
     BENCH_PYSPY=1 records the start of the first one with py-spy into /tmp.
 
-  - ``lists``: the informer's list of the groups (decoded and slimmed as the API does) in
+  - ``lists``: the informer's list of the groups (or BENCH_LIST_PLURAL; decoded and slimmed as the API does) in
     each variant of BENCH_LIST_VARIANTS (``stream``: one streamed list, ``sendInitialEvents``;
     ``page<N>``: pages of N), BENCH_ROUNDS times interleaved: seconds, this process's and
     the API server's CPU, the API server's peak RSS meanwhile;
@@ -59,6 +59,7 @@ DATA = Path(os.environ.get("BENCH_DATA", f"/tmp/scim-startup-{GROUPS}-{USERS}-{P
 SOURCES = os.environ.get("BENCH_SOURCES", ".").split(":")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 LIST_VARIANTS = os.environ.get("BENCH_LIST_VARIANTS", "stream,page1000,page5000").split(",")
+LIST_PLURAL = os.environ.get("BENCH_LIST_PLURAL", c.GROUP_PLURAL)
 PYSPY = os.environ.get("BENCH_PYSPY", "0") == "1"
 NS = "bench"
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,7 +192,8 @@ def raw(cp: ControlPlane, option: str = "") -> dict[str, Any]:
 
 
 def lists(cp: ControlPlane) -> list[dict[str, Any]]:
-    """The groups listed by an informer in each of LIST_VARIANTS, ROUNDS times interleaved."""
+    """The groups (BENCH_LIST_PLURAL) listed by an informer in each of LIST_VARIANTS, ROUNDS
+    times interleaved."""
     from scim_core import informer as inf
 
     class Count:
@@ -214,7 +216,7 @@ def lists(cp: ControlPlane) -> list[dict[str, Any]]:
                 peak[0] = max(peak[0], rss_mb(server))
 
         sampler = asyncio.ensure_future(sample())
-        informer, sink = inf.Informer(api, c.GROUP_PLURAL, Count()), Count()
+        informer, sink = inf.Informer(api, LIST_PLURAL, Count()), Count()
         informer._sink = sink
         informer.streaming = variant == "stream"
         inf.LIST_PAGE = int(variant.removeprefix("page")) if variant.startswith("page") else inf.LIST_PAGE
