@@ -84,6 +84,8 @@ class Paged(inf.Informer):
     """An informer whose pages come from a script (the HTTP part is exercised against a real
     API server in tests/test_informer_pages.py); ``fail`` makes that page raise."""
 
+    streaming = False  # the paged list (the streamed one: tests/test_informer_pages.py)
+
     def __init__(self, pages: int, log: list[str], fail: dict[int, Exception] | None = None) -> None:
         super().__init__(None, "scimgroups", Sink(log))  # type: ignore[arg-type]
         self.pages, self.log, self.fail = pages, log, fail or {}
@@ -146,3 +148,138 @@ def test_slim_keeps_a_one_key_member_without_value_as_it_is() -> None:
     odd = {"display": "no value"}
     b = slim({"metadata": {"name": "b"}, "spec": {"members": [{"value": "u1"}, odd]}})
     assert b["spec"]["members"] == [{"value": "u1"}, odd] and b["spec"]["members"][1] is odd
+
+
+# ------------------------------------------------------------------ the streamed list
+
+
+@pytest.mark.parametrize(
+    ("chunks", "lines", "rest"),
+    [
+        ([b""], [], b""),
+        ([b'{"a":1}'], [], b'{"a":1}'),  # no newline yet: the line waits for its end
+        ([b'{"a":1}\n'], [b'{"a":1}'], b""),
+        ([b'{"a":1}\n{"b"', b":2}\n\n"], [b'{"a":1}', b'{"b":2}'], b""),  # split mid-line; a blank line
+        ([b"1\n2\n3\n4"], [b"1", b"2", b"3"], b"4"),
+        ([b"\n \n"], [], b""),
+    ],
+)
+def test_split_lines_hands_out_complete_lines_and_keeps_the_rest(
+    chunks: list[bytes], lines: list[bytes], rest: bytes
+) -> None:
+    buffer, got = bytearray(), []
+    for chunk in chunks:
+        buffer += chunk
+        got += inf.split_lines(buffer)
+    assert got == lines and bytes(buffer) == rest
+
+
+def _bookmark(rv: str | None, annotations: dict[str, str] | None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {} if rv is None else {"resourceVersion": rv}
+    if annotations is not None:
+        metadata["annotations"] = annotations
+    return {"type": "BOOKMARK", "object": {"kind": "ScimGroup", "metadata": metadata}}
+
+
+@pytest.mark.parametrize(
+    ("event", "rv"),
+    [
+        (_bookmark("42", {inf.INITIAL_EVENTS_END: "true"}), "42"),
+        (_bookmark("42", None), None),  # a bookmark on the way, not the end
+        (_bookmark("42", {inf.INITIAL_EVENTS_END: "false"}), None),
+        (_bookmark(None, {inf.INITIAL_EVENTS_END: "true"}), None),  # an end without a version is no end
+        (_bookmark("", {inf.INITIAL_EVENTS_END: "true"}), None),
+        ({"type": "ADDED", "object": {"metadata": {"resourceVersion": "42"}}}, None),
+        ({"type": "BOOKMARK"}, None),
+    ],
+)
+def test_stream_end_is_the_closing_bookmark_and_its_version(event: dict[str, Any], rv: str | None) -> None:
+    assert inf.stream_end(event) == rv
+
+
+def _err(code: int) -> dict[str, Any]:
+    return {"type": "ERROR", "object": {"kind": "Status", "code": code, "message": f"code {code}"}}
+
+
+@pytest.mark.parametrize(
+    ("event", "outcome"),
+    [
+        ({"type": "ADDED", "object": {"metadata": {"name": "a"}}}, ["a"]),
+        (_bookmark("7", None), []),
+        (_bookmark("7", {inf.INITIAL_EVENTS_END: "true"}), "7"),
+        (_err(410), inf._Gone),
+        (_err(422), inf._NotStreamed),
+        (_err(400), inf._NotStreamed),
+        (_err(500), RuntimeError),
+        ({"type": "MODIFIED", "object": {"metadata": {"name": "a"}}}, RuntimeError),
+        ({"type": "DELETED", "object": {"metadata": {"name": "a"}}}, RuntimeError),
+    ],
+)
+def test_an_initial_event_is_cached_ends_the_list_or_fails_it(event: dict[str, Any], outcome: Any) -> None:
+    informer = Paged(1, [])
+    items: list[dict[str, Any]] = []
+    if isinstance(outcome, type):
+        with pytest.raises(outcome):
+            informer._initial_event(event, items)
+        assert items == []
+    elif isinstance(outcome, str):
+        assert informer._initial_event(event, items) == outcome and items == []
+    else:
+        assert informer._initial_event(event, items) is None
+        assert [o["metadata"]["name"] for o in items] == outcome
+
+
+class Streamed(Paged):
+    """An informer whose streamed list is scripted: ``refuse`` raises from it, else it hands
+    the sink one object at resourceVersion ``s1``."""
+
+    streaming = True
+
+    def __init__(self, log: list[str], refuse: Exception | None) -> None:
+        super().__init__(2, log)
+        self.refuse = refuse
+
+    async def _stream(self) -> str:
+        self.log.append("stream")
+        if self.refuse is not None:
+            raise self.refuse
+        return self._listed([{"metadata": {"name": "s"}}], "s1", 0.0, "streamed")
+
+
+@pytest.mark.parametrize(
+    ("refuse", "first", "second", "streaming"),
+    [
+        (None, ["stream", "replace 1"], ["stream", "replace 1"], True),
+        # refused: pages at once, and from then on without asking again
+        (
+            inf._NotStreamed("HTTP 422"),
+            ["stream", "ask 0", "ask 1", "slim p0", "slim p1", "replace 2"],
+            ["ask 0", "ask 1", "slim p0", "slim p1", "replace 2"],
+            False,
+        ),
+    ],
+)
+def test_a_list_is_streamed_unless_refused_then_in_pages_for_good(
+    refuse: Exception | None, first: list[str], second: list[str], streaming: bool
+) -> None:
+    log: list[str] = []
+    informer = Streamed(log, refuse)
+    try:
+        asyncio.run(informer._list())
+        assert log == first
+        log.clear()
+        asyncio.run(informer._list())
+        assert log == second
+        assert informer.streaming is streaming and informer.lists == 2
+    finally:
+        gc.unfreeze()
+
+
+@pytest.mark.parametrize("error", [inf._Gone(), RuntimeError("list: HTTP 500")])
+def test_a_stream_that_fails_otherwise_fails_the_list_and_is_asked_for_again(error: Exception) -> None:
+    log: list[str] = []
+    informer = Streamed(log, error)
+    with pytest.raises(type(error)):
+        asyncio.run(informer._list())
+    assert log == ["stream"] and informer.streaming and informer.lists == 0
+    gc.unfreeze()
