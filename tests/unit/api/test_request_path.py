@@ -4,6 +4,8 @@ once per label set. Behaviour must stay what it was: same answers, same errors, 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
@@ -15,6 +17,7 @@ from scim_api.app import add_routes, create_app, direct_app
 from scim_api.config import ApiSettings
 from scim_api.errors import ScimError
 from scim_api.metrics import LATENCY, REFUSED, REQUESTS, ApiMetrics
+from scim_api.routers.common import base_url
 from scim_core import constants as c
 
 router = APIRouter()
@@ -112,3 +115,41 @@ def test_request_metrics_count_each_label_set_apart() -> None:
     assert _sample(metrics, f"{LATENCY}_count", get) == 7
     assert _sample(metrics, f"{LATENCY}_sum", get) == pytest.approx(0.002 * 3 + 0.003 + 0.004 + 0.002)
     assert _sample(metrics, REFUSED, {"status": "401"}) == 2
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        {"scheme": "http", "server": ("127.0.0.1", 8080), "headers": [(b"host", b"scim.example.com")]},
+        {"scheme": "https", "server": ("10.0.0.1", 443), "headers": [(b"host", b"scim.example.com:8443")]},
+        {"scheme": "https", "server": ("10.0.0.1", 443), "headers": []},  # no Host: the server's address
+        {"scheme": "http", "server": ("10.0.0.1", 80), "headers": []},
+        {"scheme": "http", "server": ("::1", 8080), "headers": []},
+        {"scheme": "http", "server": ["testserver", 80], "headers": [(b"host", b"testserver")]},  # TestClient
+        {"scheme": "http", "server": None, "headers": [(b"host", b"[::1]:8080")]},
+        {"scheme": "http", "server": ("127.0.0.1", 8080), "headers": [(b"host", b"bad host:x")]},
+        {
+            "scheme": "https",
+            "server": ("127.0.0.1", 8080),
+            "headers": [(b"host", b"a.example")],
+            "root_path": "/p",
+        },
+        {
+            "scheme": "https",
+            "server": ("127.0.0.1", 8080),
+            "headers": [(b"host", b"a.example")],
+            "root_path": "/p/",
+        },
+        {"scheme": "http", "server": ("127.0.0.1", 8080), "headers": [(b"host", b"a"), (b"host", b"b")]},
+    ],
+)
+def test_base_url_is_starlettes(scope: dict[str, Any]) -> None:
+    full = {
+        "type": "http",
+        "method": "GET",
+        "path": "/api/auth/scim/v2/Groups",
+        "query_string": b"x=1",
+        **scope,
+    }
+    for _ in range(2):  # made, then from the cache
+        assert base_url(Request(full)) == str(Request(full).base_url).rstrip("/") + c.SCIM_BASE_PATH
