@@ -155,7 +155,7 @@ def direct_app(route: APIRoute) -> ASGIApp | None:
     Every SCIM endpoint takes the request and its path parameters (strings) and returns a
     ``Response``; it reads its own query, body and headers. For those, FastAPI's handler per
     request (two ``AsyncExitStack``s, ``solve_dependencies``, its response checks) is work
-    without effect: about an eighth of a filter read's CPU (py-spy, docs/benchmarks.md "Reads").
+    without effect: a sixth of a filter read's Python function calls (docs/benchmarks.md "Reads").
     The endpoint is called directly; an exception it raises reaches the app's exception
     handlers (``ExceptionMiddleware``) as before. None: the route keeps FastAPI's handler."""
     endpoint = route.endpoint
