@@ -12,9 +12,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -41,17 +42,18 @@ def _venv() -> Path:
 
 
 @contextmanager
-def peer_server(log_dir: Path) -> Iterator[str]:
-    """scim2-server listening on a free loopback port; yields its base URL (``…/v2``)."""
+def peer_server(log_dir: Path, groups: int = 0) -> Iterator[str]:
+    """scim2-server listening on a free loopback port, holding ``groups`` groups (``Group 0``
+    … stored in memory before it serves: bench/peer_server.py); yields its base URL (``…/v2``)."""
     port = free_port()
     proc = start_process(
         [str(_venv()), "-m", "uvicorn", "--factory", "--app-dir", str(REPO), "bench.peer_server:app",
          "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        {}, log_dir / "bench-peer.log",
+        {"BENCH_PEER_GROUPS": str(groups)}, log_dir / "bench-peer.log",
     )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}/v2"
-        wait_http(f"{base}/ServiceProviderConfig")
+        wait_http(f"{base}/ServiceProviderConfig", timeout=120 + groups / 500)
         yield base
     finally:
         proc.terminate()
@@ -66,17 +68,31 @@ def _post(url: str, body: dict[str, Any]) -> Any:
         return json.loads(r.read())
 
 
-def run_peer(log_dir: Path, groups: int, duration: float, adds: int, clients: int) -> dict[str, Any]:
+def filter_urls(base: str, groups: int) -> list[str]:
+    """The peer's ``displayName eq`` reads: the same 500 groups as ours (its names unpadded)."""
+    return [
+        f"{base}/Groups?filter=displayName%20eq%20%22Group%20{i}%22&excludedAttributes=members"
+        for i in range(0, groups, max(1, groups // 500))
+    ]
+
+
+@contextmanager
+def started_peer(log_dir: Path, groups: int) -> Iterator[str]:
+    """``peer_server`` holding ``groups`` groups, its start (the seeding) timed and printed."""
+    t0 = time.monotonic()
+    with peer_server(log_dir, groups) as base:
+        print(f"peer: {groups} groups stored in memory in {time.monotonic() - t0:.1f}s", flush=True)
+        yield base
+
+
+def run_peer(
+    log_dir: Path, groups: int, duration: float, adds: int, clients: int, base: str | None = None
+) -> dict[str, Any]:
     """The peer's figures for the same requests: filter reads (1 and 8 clients) on
-    ``groups`` groups, and ``adds`` member adds on one growing group with ``clients``."""
-    with peer_server(log_dir) as base:
-        load({"method": "POST", "urls": [f"{base}/Groups"], "concurrency": 4, "requests": groups,
-              "headers": {"Content-Type": "application/scim+json"},
-              "body": json.dumps({"schemas": [GROUP_SCHEMA], "displayName": "Group {n}"})})  # fmt: skip
-        urls = [
-            f"{base}/Groups?filter=displayName%20eq%20%22Group%20{i}%22&excludedAttributes=members"
-            for i in range(0, groups, max(1, groups // 500))
-        ]
+    ``groups`` groups, and ``adds`` member adds on one growing group with ``clients``; on the
+    peer at ``base`` when one runs already (it holds the groups), else one started here."""
+    with nullcontext(base) if base else started_peer(log_dir, groups) as base:
+        urls = filter_urls(base, groups)
         load({"method": "GET", "urls": urls, "concurrency": 2, "duration_s": 2})  # warm-up
         one = load({"method": "GET", "urls": urls, "concurrency": 1, "duration_s": duration})
         eight = load({"method": "GET", "urls": urls, "concurrency": 8, "duration_s": duration})

@@ -13,6 +13,7 @@ from scim_core import logs
 
 from .app import create_app
 from .config import ApiSettings
+from .http_protocol import OneWriteProtocol
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,7 +36,16 @@ def main(argv: list[str] | None = None) -> None:
             logging.getLogger(__name__).warning("metrics port %s unavailable: %s", settings.metrics_port, exc)
     # access_log off: the Authorization header is never logged anyway, but request lines
     # at 2,000 req/s cost more than they tell.
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info", log_config=None)
+    # http: uvicorn's httptools protocol, each answer in one socket write (http_protocol.py).
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        http=OneWriteProtocol,
+        access_log=False,
+        log_level="info",
+        log_config=None,
+    )
 
 
 if __name__ == "__main__":

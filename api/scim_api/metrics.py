@@ -69,9 +69,20 @@ class ApiMetrics:
             STATUS_WRITES, "IdP trace writes to workspace status", ["result"], registry=r
         )
         r.register(_WatchSilence(informers))
+        #: Each label set's request counter and latency histogram, as ``labels()`` returned
+        #: them: that look-up (argument checks, a lock) cost more than the increment. As
+        #: bounded as the series themselves (workspace, method, route, status).
+        self._children: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, workspace: str, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(workspace, method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        key = (workspace, method, route, status)
+        children = self._children.get(key)
+        if children is None:  # first of its kind: prometheus_client's labels() look-ups, once
+            children = self._children[key] = (
+                self.requests.labels(workspace, method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
         if status in REFUSALS:
             self.refused.labels(str(status)).inc()

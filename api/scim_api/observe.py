@@ -7,6 +7,7 @@ authentication failures are counted like everything else."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any
@@ -37,6 +38,7 @@ def route_template(route: object) -> str:
     return path
 
 
+@functools.lru_cache(maxsize=256)  # route templates: a bounded set
 def resource_type(template: str) -> str | None:
     """``Groups`` for ``/Groups/{gid}`` (and the Entra alias ``/Groups/Users/{uid}`` is
     ``Users``): the last literal segment that names a resource type, else None."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -29,7 +31,29 @@ def state_of(request: Request) -> ApiState:
 
 
 def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + c.SCIM_BASE_PATH
+    """The SCIM base URL as the client addressed it (``request.base_url`` + the SCIM path)."""
+    scope = request.scope
+    host = next((value for key, value in scope["headers"] if key == b"host"), None)
+    root = scope.get("app_root_path", scope.get("root_path", ""))
+    server = scope.get("server")  # a tuple, or a list (Starlette's TestClient)
+    return _base_url(scope.get("scheme", "http"), None if server is None else tuple(server), root, host)
+
+
+@functools.lru_cache(maxsize=64)
+def _base_url(scheme: str, server: tuple[str, int | None] | None, root: str, host: bytes | None) -> str:
+    """Starlette's ``base_url`` of a request with these parts, made once per distinct parts
+    (a replica sees a few Host headers) instead of a scope copy and a URL parse per request.
+    Bounded: the Host header is the client's."""
+    scope = {
+        "type": "http",
+        "scheme": scheme,
+        "server": server,
+        "root_path": root,
+        "path": root if root.endswith("/") else root + "/",
+        "query_string": b"",
+        "headers": [] if host is None else [(b"host", host)],
+    }
+    return str(URL(scope=scope)).rstrip("/") + c.SCIM_BASE_PATH
 
 
 async def json_body(request: Request) -> Any:
