@@ -141,15 +141,17 @@ class GroupStore:
         """Create a group whose displayName is free, even against racing creators.
 
         Create, then look (a quorum list) for a rival with the same name: whoever sees a
-        rival withdraws and tries again after a short random pause, unless the name is by
-        then taken for good. At most one group per name survives."""
+        rival withdraws and tries again after a random pause whose range doubles each time
+        (racers that collided once spread out: with a fixed 10-150 ms, eight racers under load
+        collided in all six rounds and every one answered 409), unless the name is by then
+        taken for good. At most one group per name survives."""
         if self._name_taken(namespace, state.display_name, None):
             raise uniqueness(f"A group named {state.display_name!r} already exists")
-        for _attempt in range(6):
+        for attempt in range(6):
             obj = await self._create_once(namespace, state)
             if obj is not None:
                 return obj
-            await asyncio.sleep(random.uniform(0.01, 0.15))  # noqa: S311 (jitter, not crypto)
+            await asyncio.sleep(random.uniform(0.01, 0.15) * 2**attempt)  # noqa: S311 (jitter, not crypto)
             if await self._others_with_name(namespace, state.display_name, ""):
                 break
         raise uniqueness(f"A group named {state.display_name!r} already exists")
