@@ -14,6 +14,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from scim_core import constants as c
+from scim_core.cached_status import status_of
 from scim_core.kube import ignoring, patch_status
 from scim_core.timestamps import now_utc
 
@@ -237,7 +238,7 @@ class GroupSync:
         member_count: int,
         rejected: list[str],
     ) -> None:
-        status: dict[str, Any] = group.get("status") or {}
+        status = status_of(group)  # packed in the cache (``scim_core.cached_status``)
         generation = group["metadata"].get("generation")
         res = plan.resolution
         if rejected:
