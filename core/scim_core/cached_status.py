@@ -26,7 +26,9 @@ def pack_status(obj: Obj) -> Obj:
     """``obj`` (changed in place, as ``Slim`` does) with its status as its JSON bytes."""
     status = obj.get("status")
     if isinstance(status, dict) and status:
-        obj["status"] = orjson.dumps(status)
+        # copied to a bytes object of its own size: orjson's result keeps the whole buffer it
+        # wrote into (4 KB for a 547-byte status, more than the decoded dicts: 1.9 KB)
+        obj["status"] = bytes(memoryview(orjson.dumps(status)))
     return obj
 
 
