@@ -8,6 +8,7 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from scim_core import constants as c
+from scim_core.cached_status import drop_status
 from scim_core.informer import Informer
 
 from .config import ApiSettings
@@ -18,6 +19,9 @@ from .ratelimit import RateLimiter
 #: Every kind the API serves from its cache: a replica must see all of them, including the
 #: member shards other replicas wrote, or it answers from half a picture.
 WATCHED = (c.WORKSPACE_PLURAL, c.GROUP_PLURAL, c.SHARD_PLURAL, c.USER_PLURAL)
+#: The operator's status of a group or user is never served over SCIM: dropped as each object
+#: is decoded, so a list of 100,000 never holds them all (a workspace's is read: token hashes).
+STATUS_DROPPED = {c.GROUP_PLURAL: drop_status, c.USER_PLURAL: drop_status}
 
 
 @dataclass
@@ -55,8 +59,9 @@ class ApiState:
         watch_timeout = max(1, int(self.settings.max_watch_staleness / 3))
         for plural in WATCHED:
             informer = Informer(
-                api, plural, self.directory, watch_timeout=watch_timeout, held=self.directory.holds
-            )
+                api, plural, self.directory, watch_timeout=watch_timeout, held=self.directory.holds,
+                transform=STATUS_DROPPED.get(plural),
+            )  # fmt: skip
             informer.start()
             self.informers.append(informer)
 

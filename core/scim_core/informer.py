@@ -205,7 +205,10 @@ class Informer:
     ``plural`` names the kind to the sink; ``path`` is its cluster-wide list URL
     (default: our API group's ``plural``), ``label_selector`` narrows it; an event for which
     ``held(plural, obj)`` is true is skipped before it is decoded. Each watch request
-    asks the server to end it after ``watch_timeout`` seconds (see ``health``)."""
+    asks the server to end it after ``watch_timeout`` seconds (see ``health``). ``transform``
+    runs on each object after ``Slim``, as it is decoded (each list item, each watch event):
+    what this cache keeps of it beyond ``Slim`` (``scim_core.cached_status``), applied before
+    the next item is decoded, so a list of 100,000 never holds what is dropped all at once."""
 
     #: Ask for the list as a stream (``_stream``); an instance turns it off for good when
     #: its API server refuses one.
@@ -221,6 +224,7 @@ class Informer:
         label_selector: str | None = None,
         watch_timeout: int = 290,
         held: Callable[[str, dict[str, Any]], bool] = lambda _plural, _obj: False,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self._api = api
         self._path = path or _custom_path(plural)
@@ -234,7 +238,11 @@ class Informer:
         self._watch_timeout = max(1, watch_timeout)
         self.synced = asyncio.Event()
         self.health = WatchHealth()
-        self._slim = Slim()
+        slim = Slim()
+        #: what is kept of each decoded object: ``Slim``, then the transform
+        self._slim: Callable[[dict[str, Any]], dict[str, Any]] = (
+            slim if transform is None else lambda obj: transform(slim(obj))
+        )
         #: Complete lists done so far (the first, then one per ``410 Gone``).
         self.lists = 0
         self._task: asyncio.Task[None] | None = None

@@ -23,6 +23,7 @@ import prometheus_client
 from kubernetes_asyncio import client
 
 from scim_core import constants as c
+from scim_core.cached_status import pack_status
 from scim_core.informer import Informer
 from scim_core.kube import api_client
 
@@ -45,12 +46,14 @@ EVENTS_GRACE_SECONDS = 2.0
 
 
 def cluster_informers(api: client.ApiClient, cache: ClusterCache) -> list[Informer]:
-    """Everything the cache holds: our four kinds, namespace labels, managed RoleBindings."""
+    """Everything the cache holds: our four kinds, namespace labels, managed RoleBindings.
+    A user's and a group's status is kept packed (read only by its own reconcile:
+    ``scim_core.cached_status``)."""
     managed = f"{c.MANAGED_BY_LABEL}={c.MANAGED_BY_VALUE}"
     return [
         Informer(api, c.WORKSPACE_PLURAL, cache),
-        Informer(api, c.USER_PLURAL, cache),
-        Informer(api, c.GROUP_PLURAL, cache),
+        Informer(api, c.USER_PLURAL, cache, transform=pack_status),
+        Informer(api, c.GROUP_PLURAL, cache, transform=pack_status),
         Informer(api, c.SHARD_PLURAL, cache),
         Informer(api, NAMESPACES, cache, path="/api/v1/namespaces"),
         Informer(api, BINDINGS, cache, path="/apis/rbac.authorization.k8s.io/v1/rolebindings",

@@ -14,6 +14,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from scim_core import constants as c
+from scim_core.cached_status import status_of
 from scim_core.kube import ignoring, patch_status
 from scim_core.timestamps import now_utc
 
@@ -65,8 +66,10 @@ class GroupSync:
         old_b, old_u = self._tally.pop(key, (0, 0))
         if bindings or unresolved:
             self._tally[key] = (bindings, unresolved)
-        metrics.MANAGED_BINDINGS.inc(bindings - old_b)
-        metrics.UNRESOLVED_MEMBERS.inc(unresolved - old_u)
+        if bindings != old_b:
+            metrics.MANAGED_BINDINGS.inc(bindings - old_b)
+        if unresolved != old_u:
+            metrics.UNRESOLVED_MEMBERS.inc(unresolved - old_u)
 
     async def reconcile(self, key: GroupKey) -> Result:
         """One group. A standby, or a cache not yet complete, drops the key: the takeover (or
@@ -76,12 +79,12 @@ class GroupSync:
         started = time.monotonic()
         try:
             result = await self._reconcile(key)
-            metrics.RECONCILES.labels("ok").inc()
+            metrics.RECONCILED_OK.inc()
             return result
         except NotLeader:
             return LAPSE_RETRY_SECONDS if self.leader.lapsed() else None
         except Exception:
-            metrics.RECONCILES.labels("error").inc()
+            metrics.RECONCILE_FAILED.inc()
             raise
         finally:
             metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
@@ -145,7 +148,8 @@ class GroupSync:
             changed = True
         if has_finalizer and not needs_finalizer(namespace, desired_keys):
             await self._remove_finalizer(group)  # nothing left that the garbage collector misses
-        metrics.REFUSED_MAPPINGS.inc(len(plan.refusals))
+        if plan.refusals:
+            metrics.REFUSED_MAPPINGS.inc(len(plan.refusals))
         self._count(key, len(desired_keys), len(plan.resolution.unresolved))
         await self._write_status(group, plan, changed, event_body, len(members), rejected)
         return REJECTED_RECHECK_SECONDS if rejected else None
@@ -237,7 +241,7 @@ class GroupSync:
         member_count: int,
         rejected: list[str],
     ) -> None:
-        status: dict[str, Any] = group.get("status") or {}
+        status = status_of(group)  # packed in the cache (``scim_core.cached_status``)
         generation = group["metadata"].get("generation")
         res = plan.resolution
         if rejected:

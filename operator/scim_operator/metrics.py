@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from prometheus_client import Counter, Gauge, Histogram
 
 RECONCILES = Counter("scim_operator_reconciles_total", "Group reconciles", ["result"])
+#: The two results' series, looked up once (a reconcile is about 100 µs at scale: ``labels``
+#: per call was a few percent of a cold start over 100,000 groups)
+RECONCILED_OK, RECONCILE_FAILED = RECONCILES.labels("ok"), RECONCILES.labels("error")
 RECONCILE_SECONDS = Histogram(
     "scim_operator_reconcile_seconds",
     "Time to reconcile one group",

@@ -18,10 +18,12 @@ def plan_cached_group(
     namespace, name = key
     members = cache.group_members(key)
     users: dict[str, Any] = {}
+    cached = cache.users
     for m in members:
-        user = cache.users.get((namespace, str(m.get("value"))))
+        value = str(m.get("value"))
+        user = cached.get((namespace, value))
         if user is not None:
-            users[str(m["value"])] = dict(user.get("spec") or {})
+            users[value] = user.get("spec") or {}  # read only (``plan_group`` changes nothing)
     plan = plan_group(
         namespace,
         name,

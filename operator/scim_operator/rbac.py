@@ -207,6 +207,16 @@ def _bucket_of(subject: str, buckets: int) -> int:
     return int.from_bytes(hashlib.sha256(subject.encode()).digest()[:4], "big") % buckets
 
 
+def split_subjects(subjects: list[str], buckets: int) -> list[list[str]]:
+    """``subjects`` by bucket (``_bucket_of``); one bucket holds them all without hashing."""
+    if buckets == 1:
+        return [list(subjects)]
+    split: list[list[str]] = [[] for _ in range(buckets)]
+    for subject in subjects:
+        split[_bucket_of(subject, buckets)].append(subject)
+    return split
+
+
 def binding_name(group_name: str, mapping: str, bucket: int, buckets: int) -> str:
     base = f"scim-{group_name}-{mapping}"
     return base if buckets == 1 else f"{base}-{bucket:03d}"
@@ -235,9 +245,7 @@ def plan_group(
     if workspace_spec is None:
         return Plan(bindings, refusals, resolution)
     buckets = _buckets(len(resolution.subjects))
-    split: list[list[str]] = [[] for _ in range(buckets)]
-    for subject in resolution.subjects:
-        split[_bucket_of(subject, buckets)].append(subject)
+    split: list[list[str]] | None = None  # planned once a mapping picks the group (most pick none)
     for mapping in workspace_spec.get("roleMappings") or []:
         if not mapping_matches(mapping.get("groups") or {}, group_spec):
             continue
@@ -259,6 +267,8 @@ def plan_group(
                 for ns, labels in namespace_labels.items()
                 if label_selector_matches(mapping["namespaceSelector"], labels)
             }
+        if split is None:
+            split = split_subjects(resolution.subjects, buckets)
         for ns in sorted(targets):
             for bucket, subjects in enumerate(split):
                 if subjects:

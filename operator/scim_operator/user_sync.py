@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from kubernetes_asyncio import client
 
 from scim_core import constants as c
+from scim_core.cached_status import status_of
 from scim_core.kube import patch_status
 
 from .cache import ClusterCache
@@ -42,7 +43,7 @@ class UserSync:
         if user is None or user["metadata"].get("deletionTimestamp"):
             return None
         md = user["metadata"]
-        status = dict(user.get("status") or {})
+        status = status_of(user)  # packed in the cache (``scim_core.cached_status``)
         active = bool((user.get("spec") or {}).get("active", True))
         groups = self.cache.groups_of_user(key)
         reason, message = (

@@ -9,15 +9,50 @@ import pytest
 
 from scim_operator.rbac import (
     MAX_SUBJECTS_PER_BINDING,
+    _bucket_of,
     label_selector_matches,
     mapping_matches,
     plan_group,
+    split_subjects,
     subject_for,
 )
 
 
 def _users(n: int) -> dict[str, dict[str, object]]:
     return {f"u{i}": {"userName": f"user{i}@example.com", "active": True} for i in range(n)}
+
+
+@pytest.mark.parametrize("buckets", [1, 2, 8])
+def test_split_subjects_puts_each_subject_in_its_hash_bucket(buckets: int) -> None:
+    subjects = [f"user{i}@example.com" for i in range(100)]
+    split = split_subjects(subjects, buckets)
+    assert len(split) == buckets and sorted(s for part in split for s in part) == sorted(subjects)
+    for bucket, part in enumerate(split):
+        assert all(_bucket_of(s, buckets) == bucket for s in part)  # one bucket: no hash needed, same answer
+
+
+def test_a_group_no_mapping_picks_is_resolved_but_not_split() -> None:
+    ws = {"roleMappings": [{"name": "m", "groups": {"pattern": "Team .*"}, "clusterRole": "view"}]}
+    users = _users(3)
+    spec = {"displayName": "Other", "members": [{"value": u} for u in [*users, "nobody"]]}
+    plan = plan_group("ns", "g", spec, ws, users, {}, frozenset({"view"}), frozenset())
+    assert plan.bindings == [] and plan.refusals == []
+    assert plan.resolution.subjects == sorted(u["userName"] for u in users.values())  # type: ignore[type-var]
+    assert plan.resolution.unresolved == ["nobody"]
+
+
+def test_two_mappings_picking_a_group_bind_the_same_subjects() -> None:
+    ws = {
+        "roleMappings": [
+            {"name": "a", "groups": {"pattern": ".*"}, "clusterRole": "view"},
+            {"name": "b", "groups": {"displayName": "Team"}, "clusterRole": "edit"},
+        ]
+    }
+    users = _users(2)
+    spec = {"displayName": "Team", "members": [{"value": u} for u in users]}
+    plan = plan_group("ns", "g", spec, ws, users, {}, frozenset({"view", "edit"}), frozenset())
+    assert [(b.name, b.role_name) for b in plan.bindings] == [("scim-g-a", "view"), ("scim-g-b", "edit")]
+    assert plan.bindings[0].subjects == plan.bindings[1].subjects == tuple(sorted(plan.resolution.subjects))
 
 
 def test_plan_group_splits_large_groups_stably() -> None:
