@@ -434,7 +434,8 @@ class Informer:
                 failures = 0
             except asyncio.CancelledError:
                 raise
-            except _Gone:
+            except _Gone:  # logged: a list that keeps outliving the compaction must show
+                log.info("informer %s: resourceVersion expired (410 Gone); listing again", self._plural)
                 rv = None
             except Exception as exc:  # the API server may be gone for a while: keep trying
                 delay = retry_delay(failures)
