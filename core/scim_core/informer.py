@@ -294,14 +294,10 @@ class Informer:
     async def _list(self) -> str:
         """Every object handed to the sink at once; the list's resourceVersion (to watch from).
 
-        The first list streamed when the API server offers it, else page by page; a list
-        again (after 410 Gone) always in pages. Why: after a kube-apiserver restart at 100,000
-        users the streamed relist needed the rebuilt watch cache, ended early five times and
-        met 410 again right after it completed (seven complete lists where pages, which the API
-        server answers from etcd while that cache is rebuilt, take one: docs/api.md). No
-        cyclic garbage collection meanwhile (``gc_paused``)."""
+        Streamed when the API server offers it, else page by page. No cyclic garbage
+        collection meanwhile (``gc_paused``)."""
         with gc_paused():
-            if self.streaming and self.lists == 0:
+            if self.streaming:
                 try:
                     return await self._stream()
                 except _NotStreamed as exc:

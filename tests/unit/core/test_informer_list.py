@@ -249,9 +249,7 @@ class Streamed(Paged):
 @pytest.mark.parametrize(
     ("refuse", "first", "second", "streaming"),
     [
-        # the first list streamed; a list again (after 410 Gone) in pages, as the API server
-        # answers those from etcd while it rebuilds its watch cache
-        (None, ["stream", "replace 1"], ["ask 0", "ask 1", "slim p0", "slim p1", "replace 2"], True),
+        (None, ["stream", "replace 1"], ["stream", "replace 1"], True),
         # refused: pages at once, and from then on without asking again
         (
             inf._NotStreamed("HTTP 422"),
@@ -261,7 +259,7 @@ class Streamed(Paged):
         ),
     ],
 )
-def test_the_first_list_is_streamed_unless_refused_lists_again_in_pages(
+def test_a_list_is_streamed_unless_refused_then_in_pages_for_good(
     refuse: Exception | None, first: list[str], second: list[str], streaming: bool
 ) -> None:
     log: list[str] = []
