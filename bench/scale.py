@@ -101,7 +101,7 @@ rules:
 - level: None
   resources: [{group: coordination.k8s.io, resources: [leases]}]
 - level: Metadata
-  verbs: [create, update, patch, delete, deletecollection, list, watch]
+  verbs: [create, update, patch, delete, deletecollection, list]
 - level: None
 """
 
@@ -153,13 +153,11 @@ def _audit_count(cp: ControlPlane, agent: str, verbs: tuple[str, ...]) -> int:
 
 
 def _lists(cp: ControlPlane, agent: str) -> dict[str, int]:
-    """Complete lists (first pages, or streamed lists: a watch with ``sendInitialEvents``)
-    per resource path by one client."""
+    """Complete lists (first pages) per resource path by one client."""
     counts: dict[str, int] = {}
-    for event in _audit_events(cp, agent, ("list", "watch")):
+    for event in _audit_events(cp, agent, ("list",)):
         uri = event["requestURI"]
-        streamed = "sendInitialEvents=true" in uri
-        if ("watch=true" in uri and not streamed) or "continue=" in uri:
+        if "watch=true" in uri or "continue=" in uri:
             continue
         path = uri.split("?", 1)[0]
         counts[path] = counts.get(path, 0) + 1

@@ -11,14 +11,8 @@ BENCH_PER_GROUP members out of BENCH_USERS users seeded straight into the API se
     p50/p99 of ``displayName eq`` and of a page of 100 groups without members, one client.
     BENCH_PYSPY=1 records the start of the first one with py-spy into /tmp.
 
-  - ``lists``: the informer's list of the groups (or BENCH_LIST_PLURAL; decoded and slimmed as the API does) in
-    each variant of BENCH_LIST_VARIANTS (``stream``: one streamed list, ``sendInitialEvents``;
-    ``page<N>``: pages of N), BENCH_ROUNDS times interleaved: seconds, this process's and
-    the API server's CPU, the API server's peak RSS meanwhile;
-  - ``raw=stream``, ``raw=rv0``, ``raw=gzip``: the API server's part alone (not decoded).
-
-``python -m bench.startup [inproc|api|lists|raw=…]...`` (default: inproc and api). Prints the
-load average with each figure; writes bench/results/startup.json.
+``python -m bench.startup [inproc|api]...`` (default: both). Prints the load average with
+each figure; writes bench/results/startup.json.
 """
 
 from __future__ import annotations
@@ -58,8 +52,6 @@ PER_GROUP = int(os.environ.get("BENCH_PER_GROUP", "10"))
 DATA = Path(os.environ.get("BENCH_DATA", f"/tmp/scim-startup-{GROUPS}-{USERS}-{PER_GROUP}"))
 SOURCES = os.environ.get("BENCH_SOURCES", ".").split(":")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
-LIST_VARIANTS = os.environ.get("BENCH_LIST_VARIANTS", "stream,page1000,page5000").split(",")
-LIST_PLURAL = os.environ.get("BENCH_LIST_PLURAL", c.GROUP_PLURAL)
 PYSPY = os.environ.get("BENCH_PYSPY", "0") == "1"
 NS = "bench"
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,21 +143,7 @@ def raw(cp: ControlPlane, option: str = "") -> dict[str, Any]:
         for plural in (c.GROUP_PLURAL, c.USER_PLURAL):
             t0, token, size, pages = time.monotonic(), None, 0, 0
             server0 = cpu_s(cp.pid("kube-apiserver"))
-            while option == "stream":  # one streamed list, read up to its closing bookmark
-                params = [("watch", "true"), ("sendInitialEvents", "true"), ("allowWatchBookmarks", "true"),
-                          ("resourceVersionMatch", "NotOlderThan"), ("timeoutSeconds", "1800")]  # fmt: skip
-                resp = await api.call_api(f"/apis/{c.GROUP}/{c.VERSION}/{plural}", "GET", query_params=params,
-                                          auth_settings=["BearerToken"], _preload_content=False,
-                                          header_params={}, _request_timeout=1830)  # fmt: skip
-                resp = resp[0] if isinstance(resp, tuple) else resp
-                tail = b""
-                async for chunk in resp.content.iter_any():
-                    size, tail = size + len(chunk), (tail + chunk)[-4096:]
-                    if b"initial-events-end" in tail:
-                        break
-                resp.release()
-                break
-            while option != "stream":
+            while True:
                 params = [("limit", str(LIST_PAGE))] + ([("continue", token)] if token else [])
                 if option == "rv0" and not token:
                     params.append(("resourceVersion", "0"))
@@ -189,56 +167,6 @@ def raw(cp: ControlPlane, option: str = "") -> dict[str, Any]:
     out["load"] = loadavg()
     print(f"raw pages: {out}", flush=True)
     return out
-
-
-def lists(cp: ControlPlane) -> list[dict[str, Any]]:
-    """The groups (BENCH_LIST_PLURAL) listed by an informer in each of LIST_VARIANTS, ROUNDS
-    times interleaved."""
-    from scim_core import informer as inf
-
-    class Count:
-        objects = 0
-
-        def replace_all(self, plural: str, objects: list[dict[str, Any]]) -> None:
-            self.objects = len(objects)
-
-        def upsert(self, plural: str, obj: dict[str, Any]) -> None: ...
-        def delete(self, plural: str, obj: dict[str, Any]) -> None: ...
-
-    async def once(variant: str) -> dict[str, Any]:
-        api = await api_client(cp)
-        server = cp.pid("kube-apiserver")
-        peak = [rss_mb(server)]
-
-        async def sample() -> None:
-            while True:
-                await asyncio.sleep(0.25)
-                peak[0] = max(peak[0], rss_mb(server))
-
-        sampler = asyncio.ensure_future(sample())
-        informer, sink = inf.Informer(api, LIST_PLURAL, Count()), Count()
-        informer._sink = sink
-        informer.streaming = variant == "stream"
-        inf.LIST_PAGE = int(variant.removeprefix("page")) if variant.startswith("page") else inf.LIST_PAGE
-        out: dict[str, Any] = {"variant": variant, "load": loadavg(), "apiserver_rss_mb": round(peak[0])}
-        t0, cpu0, server0 = time.monotonic(), time.process_time(), cpu_s(server)
-        await informer._list()
-        out |= {"s": round(time.monotonic() - t0, 2), "objects": sink.objects,
-                "cpu_s": round(time.process_time() - cpu0, 2), "apiserver_cpu_s": round(cpu_s(server) - server0, 2)}  # fmt: skip
-        sampler.cancel()
-        out["apiserver_peak_rss_mb"] = round(peak[0])
-        await api.close()
-        gc.unfreeze()
-        return out
-
-    page = inf.LIST_PAGE
-    results = []
-    for _ in range(ROUNDS):
-        for variant in LIST_VARIANTS:
-            results.append(asyncio.run(once(variant)))
-            print(f"list: {results[-1]}", flush=True)
-    inf.LIST_PAGE = page
-    return results
 
 
 def cpu_s(pid: int) -> float:
@@ -323,8 +251,6 @@ def main(argv: list[str]) -> None:
         for n, mode in enumerate(modes):
             if mode.startswith("raw"):  # raw=identity: without gzip; raw=rv0: resourceVersion=0
                 out[f"raw-{n}"] = raw(cp, mode.partition("=")[2])
-            elif mode == "lists":
-                out[f"lists-{n}"] = lists(cp)
             elif mode == "inproc":
                 out[f"inproc-{n}"] = inproc(cp)
             elif mode == "api":

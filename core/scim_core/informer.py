@@ -1,9 +1,6 @@
 """A watch-fed cache of one resource kind across all namespaces (client-go's informer, small).
 
-List once, then watch from that resourceVersion. The list is asked for as a stream of watch
-events (``sendInitialEvents``, Kubernetes' "WatchList"): one request, objects one by one, a
-consistent snapshot closed by a bookmark that names its resourceVersion; an API server that
-refuses it is listed in pages of ``LIST_PAGE`` objects from then on. A
+List once (in pages of ``LIST_PAGE`` objects), then watch from that resourceVersion. A
 watch that breaks (the API server restarted, the connection dropped) is re-opened from the
 last resourceVersion seen, retried every ``RETRY_CAP`` seconds at most, so an API server that
 answers again is heard within a second; only ``410 Gone`` (that resourceVersion has left the
@@ -30,7 +27,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-import aiohttp
 import orjson
 from kubernetes_asyncio import client
 
@@ -47,18 +43,6 @@ LIST_PAGE = 1000
 PLAIN = {"Accept-Encoding": "identity"}
 #: Objects of a page cached between two yields to the event loop (about 5 ms of work).
 SLIM_CHUNK = 200
-#: Seconds the API server may take to stream the initial list (``timeoutSeconds``): at 100,000
-#: objects on a loaded machine a list has taken minutes; a stream it ends before the last
-#: object is asked for again.
-STREAM_TIMEOUT = 1800
-#: Seconds without a byte from the API server after which a streamed list is given up (the
-#: connection is dead or half-open): as long as one page of a paged list may take.
-STREAM_SILENCE = 330
-#: The annotation of the bookmark that ends a stream's initial events.
-INITIAL_EVENTS_END = "k8s.io/initial-events-end"
-#: Answers to a streamed list that mean "not offered here" (an API server without the
-#: WatchList feature refuses ``sendInitialEvents`` as invalid): list in pages instead.
-NOT_STREAMED = frozenset({400, 422})
 #: Retry delays after a failed list or watch: RETRY_BASE doubling up to RETRY_CAP seconds.
 RETRY_BASE = 0.1
 RETRY_CAP = 1.0
@@ -149,30 +133,6 @@ class Slim:
         return obj
 
 
-def split_lines(buffer: bytearray) -> list[bytes]:
-    """The complete lines at the start of ``buffer``, blank ones left out, removed from it
-    (the rest of a line stays for the next chunk). One pass and one copy of the rest per
-    chunk, not one per line: a streamed list is hundreds of megabytes of 2 KB lines."""
-    end = buffer.rfind(b"\n")
-    if end < 0:
-        return []
-    lines = [line for line in bytes(buffer[:end]).split(b"\n") if line.strip()]
-    del buffer[: end + 1]
-    return lines
-
-
-def stream_end(event: dict[str, Any]) -> str | None:
-    """The resourceVersion of the snapshot a streamed list has just finished sending, if
-    ``event`` is the bookmark that closes its initial events; otherwise None."""
-    if event.get("type") != "BOOKMARK":
-        return None
-    metadata = (event.get("object") or {}).get("metadata") or {}
-    if (metadata.get("annotations") or {}).get(INITIAL_EVENTS_END) != "true":
-        return None
-    rv = metadata.get("resourceVersion")
-    return rv if isinstance(rv, str) and rv else None
-
-
 class Sink(Protocol):
     def replace_all(self, plural: str, objects: list[dict[str, Any]]) -> None: ...
     def upsert(self, plural: str, obj: dict[str, Any]) -> None: ...
@@ -209,10 +169,6 @@ class Informer:
     runs on each object after ``Slim``, as it is decoded (each list item, each watch event):
     what this cache keeps of it beyond ``Slim`` (``scim_core.cached_status``), applied before
     the next item is decoded, so a list of 100,000 never holds what is dropped all at once."""
-
-    #: Ask for the list as a stream (``_stream``); an instance turns it off for good when
-    #: its API server refuses one.
-    streaming: bool = True
 
     def __init__(
         self,
@@ -260,12 +216,7 @@ class Informer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
-    async def _get(
-        self,
-        request_timeout: float | aiohttp.ClientTimeout,
-        headers: dict[str, str] | None = None,
-        **query: Any,
-    ) -> Any:
+    async def _get(self, request_timeout: float, headers: dict[str, str] | None = None, **query: Any) -> Any:
         params = [(k, v) for k, v in query.items() if v is not None]
         if self._selector:
             params.append(("labelSelector", self._selector))
@@ -292,94 +243,16 @@ class Informer:
         return result
 
     async def _list(self) -> str:
-        """Every object handed to the sink at once; the list's resourceVersion (to watch from).
-
-        Streamed when the API server offers it, else page by page. No cyclic garbage
-        collection meanwhile (``gc_paused``)."""
-        with gc_paused():
-            if self.streaming:
-                try:
-                    return await self._stream()
-                except _NotStreamed as exc:
-                    log.info(
-                        "informer %s: lists not streamed here (%s): in pages from now on", self._plural, exc
-                    )
-                    self.streaming = False
-            return await self._list_paused()
-
-    async def _stream(self) -> str:
-        """The list as a stream of watch events (``sendInitialEvents=true``: KEP-3157), read
-        until the bookmark that closes the initial events; ``_NotStreamed`` if refused.
-
-        One request instead of a hundred pages: the API server sends each object from its
-        watch cache as it goes, with no page to assemble, no continue token to expire and
-        nothing of the whole list held at once on its side; this process decodes and caches
-        the objects while the next ones arrive (the socket's buffer between the two), and
-        yields to the event loop every ``SLIM_CHUNK`` objects. ``resourceVersionMatch=
-        NotOlderThan`` with no resourceVersion: a snapshot at least as fresh as a quorum read
-        (a consistent list). The watch is then opened again from the bookmark's version."""
-        items: list[dict[str, Any]] = []
-        started = time.monotonic()
-        timeout = aiohttp.ClientTimeout(total=STREAM_TIMEOUT + 30, sock_read=STREAM_SILENCE)
-        resp = await self._get(
-            timeout, PLAIN,
-            watch="true", sendInitialEvents="true", resourceVersionMatch="NotOlderThan",
-            allowWatchBookmarks="true", timeoutSeconds=str(STREAM_TIMEOUT),
-        )  # fmt: skip
-        try:
-            if resp.status != 200:
-                body = await resp.read()
-                if resp.status in NOT_STREAMED:
-                    raise _NotStreamed(f"HTTP {resp.status}: {body[:200]!r}")
-                raise RuntimeError(f"list {self._path}: HTTP {resp.status}")
-            self.health.heard()
-            buffer = bytearray()
-            rv: str | None = None
-            async for chunk in resp.content.iter_any():
-                buffer += chunk
-                for line in split_lines(buffer):
-                    event = orjson.loads(line)
-                    if (rv := self._initial_event(event, items)) is not None:
-                        break
-                    if len(items) % SLIM_CHUNK == 0:
-                        await asyncio.sleep(0)  # others are served (a probe, another informer)
-                self.health.heard()
-                if rv is not None:
-                    break
-                await asyncio.sleep(0)
-        finally:
-            resp.release()  # after the bookmark the stream goes on as a watch: closed here
-        if rv is None:
-            raise RuntimeError(f"list {self._path}: the stream ended before its last object")
-        return self._listed(items, rv, started, "streamed")
-
-    def _initial_event(self, event: dict[str, Any], items: list[dict[str, Any]]) -> str | None:
-        """One event of a streamed list: an object cached into ``items``; the snapshot's
-        resourceVersion at its closing bookmark, else None."""
-        kind = event.get("type")
-        obj = event.get("object") or {}
-        if kind == "ADDED":
-            items.append(self._slim(obj))
-        elif kind == "ERROR":
-            if obj.get("code") == 410:
-                raise _Gone()
-            if obj.get("code") in NOT_STREAMED:
-                raise _NotStreamed(str(obj.get("message", obj)))
-            raise RuntimeError(f"list {self._path}: {obj.get('message', obj)}")
-        elif kind == "BOOKMARK":
-            return stream_end(event)
-        else:  # nothing but ADDED comes before the closing bookmark
-            raise RuntimeError(f"list {self._path}: unexpected {kind} event in the initial list")
-        return None
-
-    async def _list_paused(self) -> str:
-        """The list in pages of ``LIST_PAGE`` (``limit``/``continue``), where streaming is
-        not offered.
+        """Every object, page by page, handed to the sink at once; the list's resourceVersion.
 
         The next page is asked for before this one is slimmed, so the API server encodes it
         while this process works on this one (two processes, two cores: the start of an API
         over 100,000 groups took the sum of both); a page is slimmed in chunks, so requests
         (``/readyz``, other informers' pages) are served in between."""
+        with gc_paused():
+            return await self._list_paused()
+
+    async def _list_paused(self) -> str:
         items: list[dict[str, Any]] = []
         started = time.monotonic()
         pending = asyncio.ensure_future(self._page(None))
@@ -404,20 +277,12 @@ class Informer:
                 pending.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await pending
-        rv: str = result["metadata"]["resourceVersion"]
-        return self._listed(items, rv, started, "in pages")
-
-    def _listed(self, items: list[dict[str, Any]], rv: str, started: float, how: str) -> str:
-        """A complete list handed to the sink; its resourceVersion."""
         self.lists += 1
         self._sink.replace_all(self._plural, items)
         log.info(
-            "informer %s: listed %d objects in %.2fs (%s)",
-            self._plural,
-            len(items),
-            time.monotonic() - started,
-            how,
+            "informer %s: listed %d objects in %.2fs", self._plural, len(items), time.monotonic() - started
         )
+        rv: str = result["metadata"]["resourceVersion"]
         return rv
 
     async def _run(self) -> None:
@@ -496,7 +361,3 @@ class Informer:
 
 class _Gone(Exception):
     """The watch's resourceVersion is too old: list again."""
-
-
-class _NotStreamed(Exception):
-    """The API server does not stream lists (``sendInitialEvents`` refused): list in pages."""
