@@ -103,10 +103,7 @@ class Sink:
 
 class Scripted(inf.Informer):
     """Two pages of two groups each, every one with a status (the HTTP part is exercised
-    against a real API server in tests/test_informer_pages.py). Listed in pages: a streamed
-    list hands items to the same ``_slim`` (tests/unit/core/test_informer_list.py)."""
-
-    streaming = False
+    against a real API server in tests/test_informer_pages.py)."""
 
     def __init__(self, transform: Callable[[dict[str, Any]], dict[str, Any]] | None, log: list[str]) -> None:
         super().__init__(None, "scimgroups", Sink(), transform=transform)  # type: ignore[arg-type]
