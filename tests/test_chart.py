@@ -215,6 +215,12 @@ def test_schema_covers_every_value() -> None:
         ("operator.groupWorkers=0", "groupWorkers"),  # would start no group reconcile at all
         ("operator.userWorkers=65", "userWorkers"),
         ("operator.groupWorkers=2.5", "groupWorkers"),
+        ("operator.workspaceResyncSeconds=0", "workspaceResyncSeconds"),
+        ("operator.idpSilenceSeconds=-1", "idpSilenceSeconds"),
+        ("api.statusIntervalSeconds=0", "statusIntervalSeconds"),
+        ("api.ratePerSecond=soon", "ratePerSecond"),
+        ("api.maxBodyBytes=1023", "maxBodyBytes"),
+        ("api.port=65536", "port"),
     ],
 )
 def test_schema_rejects_bad_values(helm: Path, override: str, complaint: str) -> None:
@@ -626,6 +632,75 @@ def test_worker_counts_default_and_bound_as_the_operator_does(helm: Path) -> Non
     for key in ("groupWorkers", "userWorkers"):
         bound = operator["properties"][key]
         assert (bound["type"], bound["minimum"], bound["maximum"]) == ("integer", 1, MAX_WORKERS), key
+
+
+#: Every chart value that feeds a number the API or the operator reads from its environment.
+NUMERIC_SETTINGS = {
+    ("api", "port"): "SCIM_PORT",
+    ("api", "maxResults"): "SCIM_MAX_RESULTS",
+    ("api", "ratePerSecond"): "SCIM_RATE_PER_SECOND",
+    ("api", "rateBurst"): "SCIM_RATE_BURST",
+    ("api", "maxBodyBytes"): "SCIM_MAX_BODY_BYTES",
+    ("api", "maxGroupMembers"): "SCIM_MAX_GROUP_MEMBERS",
+    ("api", "metricsPort"): "SCIM_API_METRICS_PORT",
+    ("api", "statusIntervalSeconds"): "SCIM_STATUS_INTERVAL_SECONDS",
+    ("operator", "workspaceResyncSeconds"): "SCIM_WORKSPACE_RESYNC_SECONDS",
+    ("operator", "idpSilenceSeconds"): "SCIM_IDP_SILENCE_SECONDS",
+    ("operator", "groupWorkers"): "SCIM_GROUP_WORKERS",
+    ("operator", "userWorkers"): "SCIM_USER_WORKERS",
+    ("operator", "metricsPort"): "SCIM_METRICS_PORT",
+}
+
+
+def _value_schema(component: str, key: str) -> dict[str, Any]:
+    """The schema of ``<component>.<key>``, its ``$ref`` resolved (``description`` kept)."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    node: dict[str, Any] = schema["properties"][component]["properties"][key]
+    if "$ref" in node:
+        target = schema
+        for part in node["$ref"][2:].split("/"):
+            target = target[part]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def test_numeric_settings_table_covers_the_schema() -> None:
+    """Every api/operator number whose schema names a variable is in ``NUMERIC_SETTINGS``."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    named = {
+        (component, key): _value_schema(component, key)["description"].split(":")[0]
+        for component in ("api", "operator")
+        for key in schema["properties"][component]["properties"]
+        if _value_schema(component, key).get("type") in ("integer", "number")
+        and _value_schema(component, key).get("description", "").startswith("SCIM_")
+    }
+    assert named == NUMERIC_SETTINGS
+
+
+@pytest.mark.parametrize(("component", "key", "var"), [(*k, v) for k, v in NUMERIC_SETTINGS.items()])
+def test_numeric_values_bounded_as_the_process_does(component: str, key: str, var: str) -> None:
+    """The schema's bound is the process's: the process takes the schema's extremes and
+    refuses what is just past them, so a value is refused by ``helm install`` exactly when
+    the process would stop at start on it. One exception: a metrics port may be 0 (off) for
+    the process, while the chart always declares the port, so it wants 1 or more."""
+    from scim_api.config import ApiSettings
+    from scim_core.settings import SettingsError
+    from scim_operator.settings import OperatorSettings
+
+    read = ApiSettings.from_env if component == "api" else OperatorSettings.from_env
+    bound = _value_schema(component, key)
+    if bound["type"] == "number":  # seconds, a rate: finite and above 0
+        assert (bound["exclusiveMinimum"], bound.keys() & {"minimum", "maximum"}) == (0, set()), bound
+        accepted, refused = ["1e-3", "1e+06"], ["0"]
+    else:
+        low, high = bound["minimum"], bound.get("maximum")
+        accepted = [str(low), str(10**12 if high is None else high)]
+        refused = ([] if key == "metricsPort" else [str(low - 1)]) + ([] if high is None else [str(high + 1)])
+    for raw in accepted:
+        read({var: raw})
+    for raw in refused:
+        with pytest.raises(SettingsError, match=f"^{var}="):
+            read({var: raw})
 
 
 def test_operator_lease_and_replicas(helm: Path) -> None:
