@@ -634,24 +634,6 @@ def test_worker_counts_default_and_bound_as_the_operator_does(helm: Path) -> Non
         assert (bound["type"], bound["minimum"], bound["maximum"]) == ("integer", 1, MAX_WORKERS), key
 
 
-#: Every chart value that feeds a number the API or the operator reads from its environment.
-NUMERIC_SETTINGS = {
-    ("api", "port"): "SCIM_PORT",
-    ("api", "maxResults"): "SCIM_MAX_RESULTS",
-    ("api", "ratePerSecond"): "SCIM_RATE_PER_SECOND",
-    ("api", "rateBurst"): "SCIM_RATE_BURST",
-    ("api", "maxBodyBytes"): "SCIM_MAX_BODY_BYTES",
-    ("api", "maxGroupMembers"): "SCIM_MAX_GROUP_MEMBERS",
-    ("api", "metricsPort"): "SCIM_API_METRICS_PORT",
-    ("api", "statusIntervalSeconds"): "SCIM_STATUS_INTERVAL_SECONDS",
-    ("operator", "workspaceResyncSeconds"): "SCIM_WORKSPACE_RESYNC_SECONDS",
-    ("operator", "idpSilenceSeconds"): "SCIM_IDP_SILENCE_SECONDS",
-    ("operator", "groupWorkers"): "SCIM_GROUP_WORKERS",
-    ("operator", "userWorkers"): "SCIM_USER_WORKERS",
-    ("operator", "metricsPort"): "SCIM_METRICS_PORT",
-}
-
-
 def _value_schema(component: str, key: str) -> dict[str, Any]:
     """The schema of ``<component>.<key>``, its ``$ref`` resolved (``description`` kept)."""
     schema = json.loads((CHART / "values.schema.json").read_text())
@@ -664,17 +646,36 @@ def _value_schema(component: str, key: str) -> dict[str, Any]:
     return node
 
 
-def test_numeric_settings_table_covers_the_schema() -> None:
-    """Every api/operator number whose schema names a variable is in ``NUMERIC_SETTINGS``."""
+def _numeric_settings() -> dict[tuple[str, str], str]:
+    """Each api/operator number of the values schema whose description names the variable it
+    feeds (``SCIM_...``), with that variable."""
     schema = json.loads((CHART / "values.schema.json").read_text())
-    named = {
-        (component, key): _value_schema(component, key)["description"].split(":")[0]
-        for component in ("api", "operator")
-        for key in schema["properties"][component]["properties"]
-        if _value_schema(component, key).get("type") in ("integer", "number")
-        and _value_schema(component, key).get("description", "").startswith("SCIM_")
-    }
-    assert named == NUMERIC_SETTINGS
+    found = {}
+    for component in ("api", "operator"):
+        for key in schema["properties"][component]["properties"]:
+            node = _value_schema(component, key)
+            if node.get("type") in ("integer", "number") and node.get("description", "").startswith("SCIM_"):
+                found[component, key] = node["description"].split(":")[0]
+    return found
+
+
+NUMERIC_SETTINGS = _numeric_settings()
+
+
+def test_every_number_the_chart_sets_is_named_in_the_schema(helm: Path) -> None:
+    """The variables the schema descriptions name are exactly the numbers the chart renders
+    into the containers' environment, each from that value: the bound test below covers them
+    all."""
+    rendered = render(helm)
+    values = load_values(None)
+    numbers = {}
+    for component in ("api", "operator"):
+        env = env_of(container(rendered, f"{RELEASE}-{component}"))
+        numbers |= {var: v for var, v in env.items() if re.fullmatch(r"[0-9]+(\.[0-9]+)?(e\+[0-9]+)?", v)}
+        for (c, key), var in NUMERIC_SETTINGS.items():
+            if c == component:
+                assert float(env[var]) == values[component][key], (var, key)
+    assert set(numbers) == set(NUMERIC_SETTINGS.values())
 
 
 @pytest.mark.parametrize(("component", "key", "var"), [(*k, v) for k, v in NUMERIC_SETTINGS.items()])
