@@ -27,8 +27,12 @@ def whole_number(env: Mapping[str, str], var: str, default: int, low: int, high:
     if raw is None:
         return default
     digits = raw.strip()
-    if digits.isascii() and digits.isdigit() and low <= int(digits) and (high is None or int(digits) <= high):
-        return int(digits)
+    try:
+        value = int(digits) if digits.isascii() and digits.isdigit() else None
+    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+        value = None
+    if value is not None and low <= value and (high is None or value <= high):
+        return value
     allowed = f"from {low} to {high}" if high is not None else f"of {low} or more"
     raise SettingsError(f"{var}={raw!r}: give a whole number {allowed}")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from scim_core.kube import POOL_SIZE
 from scim_core.settings import MAX_PORT, positive_number, whole_number
-from scim_core.settings import SettingsError as SettingsError  # re-exported: main and tests name it here
+from scim_core.settings import SettingsError as SettingsError  # re-exported: callers catch it from here
 
 from . import lease
 

@@ -32,11 +32,29 @@ def test_whole_number(env: dict[str, str], low: int, high: int | None, value: in
 
 @pytest.mark.parametrize(
     "raw",
-    ["", " ", "four", "nan", "inf", "-1", "+1", "0", "9", "2.5", "1e2", "0x10", "1_0", "٣", "²"],
+    [
+        "",
+        " ",
+        "four",
+        "nan",
+        "inf",
+        "-1",
+        "+1",
+        "0",
+        "9",
+        "2.5",
+        "1e2",
+        "0x10",
+        "1_0",
+        "٣",
+        "²",
+        pytest.param("9" * 5000, id="5000-digits"),
+    ],
 )
 def test_whole_number_refused(raw: str) -> None:
     """Empty, not a number, NaN, inf, negative, zero where 1 is the least, out of range, and
-    forms ``int()`` would take (sign, underscore, other scripts' digits)."""
+    forms ``int()`` would take (sign, underscore, other scripts' digits) or refuse with its
+    own ValueError (more digits than it converts)."""
     with pytest.raises(SettingsError) as refused:
         whole_number({VAR: raw}, VAR, 5, 1, 8)
     assert str(refused.value) == f"{VAR}={raw!r}: give a whole number from 1 to 8"
@@ -66,7 +84,7 @@ def test_positive_number(env: dict[str, str], value: float) -> None:
 @pytest.mark.parametrize(
     "raw",
     ["", " ", "soon", "15s", "nan", "NaN", "inf", "-inf", "Infinity", "1e400", "-1", "-0.5", "0", "0.0",
-     "-0", "1_000", "0x10", "٣"],
+     "-0", "1_000", "0x10", "٣", pytest.param("9" * 5000, id="5000-digits")],
 )  # fmt: skip
 def test_positive_number_refused(raw: str) -> None:
     """Empty, not a number, NaN, inf (also by overflow), negative, zero, and forms ``float()``
