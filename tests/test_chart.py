@@ -215,6 +215,12 @@ def test_schema_covers_every_value() -> None:
         ("operator.groupWorkers=0", "groupWorkers"),  # would start no group reconcile at all
         ("operator.userWorkers=65", "userWorkers"),
         ("operator.groupWorkers=2.5", "groupWorkers"),
+        ("operator.workspaceResyncSeconds=0", "workspaceResyncSeconds"),
+        ("operator.idpSilenceSeconds=-1", "idpSilenceSeconds"),
+        ("api.statusIntervalSeconds=0", "statusIntervalSeconds"),
+        ("api.ratePerSecond=soon", "ratePerSecond"),
+        ("api.maxBodyBytes=1023", "maxBodyBytes"),
+        ("api.port=65536", "port"),
     ],
 )
 def test_schema_rejects_bad_values(helm: Path, override: str, complaint: str) -> None:
@@ -626,6 +632,76 @@ def test_worker_counts_default_and_bound_as_the_operator_does(helm: Path) -> Non
     for key in ("groupWorkers", "userWorkers"):
         bound = operator["properties"][key]
         assert (bound["type"], bound["minimum"], bound["maximum"]) == ("integer", 1, MAX_WORKERS), key
+
+
+def _value_schema(component: str, key: str) -> dict[str, Any]:
+    """The schema of ``<component>.<key>``, its ``$ref`` resolved (``description`` kept)."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    node: dict[str, Any] = schema["properties"][component]["properties"][key]
+    if "$ref" in node:
+        target = schema
+        for part in node["$ref"][2:].split("/"):
+            target = target[part]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def _numeric_settings() -> dict[tuple[str, str], str]:
+    """Each api/operator number of the values schema whose description names the variable it
+    feeds (``SCIM_...``), with that variable."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    found = {}
+    for component in ("api", "operator"):
+        for key in schema["properties"][component]["properties"]:
+            node = _value_schema(component, key)
+            if node.get("type") in ("integer", "number") and node.get("description", "").startswith("SCIM_"):
+                found[component, key] = node["description"].split(":")[0]
+    return found
+
+
+NUMERIC_SETTINGS = _numeric_settings()
+
+
+def test_every_number_the_chart_sets_is_named_in_the_schema(helm: Path) -> None:
+    """The variables the schema descriptions name are exactly the numbers the chart renders
+    into the containers' environment, each from that value: the bound test below covers them
+    all."""
+    rendered = render(helm)
+    values = load_values(None)
+    numbers = {}
+    for component in ("api", "operator"):
+        env = env_of(container(rendered, f"{RELEASE}-{component}"))
+        numbers |= {var: v for var, v in env.items() if re.fullmatch(r"[0-9]+(\.[0-9]+)?(e\+[0-9]+)?", v)}
+        for (c, key), var in NUMERIC_SETTINGS.items():
+            if c == component:
+                assert float(env[var]) == values[component][key], (var, key)
+    assert set(numbers) == set(NUMERIC_SETTINGS.values())
+
+
+@pytest.mark.parametrize(("component", "key", "var"), [(*k, v) for k, v in NUMERIC_SETTINGS.items()])
+def test_numeric_values_bounded_as_the_process_does(component: str, key: str, var: str) -> None:
+    """The schema's bound is the process's: the process takes the schema's extremes and
+    refuses what is just past them, so a value is refused by ``helm install`` exactly when
+    the process would stop at start on it. One exception: a metrics port may be 0 (off) for
+    the process, while the chart always declares the port, so it wants 1 or more."""
+    from scim_api.config import ApiSettings
+    from scim_core.settings import SettingsError
+    from scim_operator.settings import OperatorSettings
+
+    read = ApiSettings.from_env if component == "api" else OperatorSettings.from_env
+    bound = _value_schema(component, key)
+    if bound["type"] == "number":  # seconds, a rate: finite and above 0
+        assert (bound["exclusiveMinimum"], bound.keys() & {"minimum", "maximum"}) == (0, set()), bound
+        accepted, refused = ["1e-3", "1e+06"], ["0"]
+    else:
+        low, high = bound["minimum"], bound.get("maximum")
+        accepted = [str(low), str(10**12 if high is None else high)]
+        refused = ([] if key == "metricsPort" else [str(low - 1)]) + ([] if high is None else [str(high + 1)])
+    for raw in accepted:
+        read({var: raw})
+    for raw in refused:
+        with pytest.raises(SettingsError, match=f"^{var}="):
+            read({var: raw})
 
 
 def test_operator_lease_and_replicas(helm: Path) -> None:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from scim_core.settings import MAX_PORT, positive_number, whole_number
+
+#: Smallest ``SCIM_MAX_BODY_BYTES``: room for any one-resource SCIM request.
+MIN_BODY_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -36,20 +42,26 @@ class ApiSettings:
     plain_json_user_agents: tuple[str, ...] = ("onelogin",)
 
     @classmethod
-    def from_env(cls) -> ApiSettings:
-        env = os.environ
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
+        """The settings the environment gives; :class:`~scim_core.settings.SettingsError`,
+        naming the variable, for a number it cannot use (ports: 1 to ``MAX_PORT``, the
+        metrics port also 0; counts: 1 or more, body size: ``MIN_BODY_BYTES`` or more;
+        seconds and the rate: finite and above 0)."""
+        env = os.environ if environ is None else environ
         return cls(
             host=env.get("SCIM_HOST", cls.host),
-            port=int(env.get("SCIM_PORT", cls.port)),
-            max_body_bytes=int(env.get("SCIM_MAX_BODY_BYTES", cls.max_body_bytes)),
-            max_results=int(env.get("SCIM_MAX_RESULTS", cls.max_results)),
-            max_list_members=int(env.get("SCIM_MAX_LIST_MEMBERS", cls.max_list_members)),
-            rate_per_second=float(env.get("SCIM_RATE_PER_SECOND", cls.rate_per_second)),
-            rate_burst=int(env.get("SCIM_RATE_BURST", cls.rate_burst)),
-            max_watch_staleness=float(env.get("SCIM_MAX_WATCH_STALENESS_SECONDS", cls.max_watch_staleness)),
-            max_group_members=int(env.get("SCIM_MAX_GROUP_MEMBERS", cls.max_group_members)),
-            metrics_port=int(env.get("SCIM_API_METRICS_PORT", cls.metrics_port)),
-            status_interval=float(env.get("SCIM_STATUS_INTERVAL_SECONDS", cls.status_interval)),
+            port=whole_number(env, "SCIM_PORT", cls.port, 1, MAX_PORT),
+            max_body_bytes=whole_number(env, "SCIM_MAX_BODY_BYTES", cls.max_body_bytes, MIN_BODY_BYTES),
+            max_results=whole_number(env, "SCIM_MAX_RESULTS", cls.max_results, 1),
+            max_list_members=whole_number(env, "SCIM_MAX_LIST_MEMBERS", cls.max_list_members, 1),
+            rate_per_second=positive_number(env, "SCIM_RATE_PER_SECOND", cls.rate_per_second),
+            rate_burst=whole_number(env, "SCIM_RATE_BURST", cls.rate_burst, 1),
+            max_watch_staleness=positive_number(
+                env, "SCIM_MAX_WATCH_STALENESS_SECONDS", cls.max_watch_staleness
+            ),
+            max_group_members=whole_number(env, "SCIM_MAX_GROUP_MEMBERS", cls.max_group_members, 1),
+            metrics_port=whole_number(env, "SCIM_API_METRICS_PORT", cls.metrics_port, 0, MAX_PORT),
+            status_interval=positive_number(env, "SCIM_STATUS_INTERVAL_SECONDS", cls.status_interval),
             plain_json_user_agents=_fragments(
                 env.get("SCIM_PLAIN_JSON_USER_AGENTS"), cls.plain_json_user_agents
             ),

@@ -10,6 +10,7 @@ import prometheus_client
 import uvicorn
 
 from scim_core import logs
+from scim_core.settings import read_or_exit
 
 from .app import create_app
 from .config import ApiSettings
@@ -17,7 +18,7 @@ from .http_protocol import OneWriteProtocol
 
 
 def main(argv: list[str] | None = None) -> None:
-    settings = ApiSettings.from_env()
+    settings = read_or_exit("scim-api", ApiSettings.from_env)  # one line, not a traceback
     parser = argparse.ArgumentParser(prog="scim-api")
     parser.add_argument("--host", default=settings.host)
     parser.add_argument("--port", type=int, default=settings.port)

@@ -10,9 +10,10 @@ import os
 import urllib.parse
 
 from scim_core import logs
+from scim_core.settings import read_or_exit
 
 from . import app
-from .settings import OperatorSettings, SettingsError
+from .settings import OperatorSettings
 
 
 def liveness_endpoint(value: str) -> str | None:
@@ -36,10 +37,7 @@ def liveness_endpoint(value: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        settings = OperatorSettings.from_env()
-    except SettingsError as exc:  # one line naming the variable, not a traceback
-        raise SystemExit(f"scim-operator: {exc}") from None
+    settings = read_or_exit("scim-operator", OperatorSettings.from_env)  # one line, not a traceback
     parser = argparse.ArgumentParser(prog="scim-operator")
     parser.add_argument(
         "--lease", default=settings.lease_name,

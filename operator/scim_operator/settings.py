@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scim_core.kube import POOL_SIZE
+from scim_core.settings import MAX_PORT, positive_number, whole_number
+from scim_core.settings import SettingsError as SettingsError  # re-exported: callers catch it from here
+
+from . import lease
 
 #: Where Kubernetes mounts the Pod's namespace (the Lease lives there by default).
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -22,20 +26,12 @@ SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/
 MAX_WORKERS = POOL_SIZE
 
 
-class SettingsError(ValueError):
-    """A setting that cannot be used; its message names the variable (``main`` prints it and
-    exits, before anything starts)."""
-
-
-def _count(env: Mapping[str, str], var: str, default: int, high: int) -> int:
-    """``env[var]``, a whole number from 1 to ``high``; unset: ``default``."""
-    raw = env.get(var)
-    if raw is None:
-        return default
-    digits = raw.strip()
-    if not (digits.isascii() and digits.isdigit() and 1 <= int(digits) <= high):
-        raise SettingsError(f"{var}={raw!r}: give a whole number from 1 to {high}")
-    return int(digits)
+#: The Lease timings, checked together (``lease.check_timings``) once each is a valid number.
+LEASE_TIMINGS = (
+    "SCIM_LEASE_DURATION_SECONDS",
+    "SCIM_LEASE_RENEW_DEADLINE_SECONDS",
+    "SCIM_LEASE_RETRY_PERIOD_SECONDS",
+)
 
 
 def _default_namespace() -> str:
@@ -85,25 +81,39 @@ class OperatorSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
-        """The settings the environment gives; :class:`SettingsError` for a worker count that
-        is not a whole number from 1 to ``MAX_WORKERS``."""
+        """The settings the environment gives; :class:`SettingsError`, naming the variable, for
+        a number it cannot use (seconds: finite and above 0; the metrics port: 0 to
+        ``MAX_PORT``; worker counts: 1 to ``MAX_WORKERS``) or Lease timings that break
+        client-go's rule (``lease.check_timings``)."""
         env = os.environ if environ is None else environ
 
         def names(var: str, default: str) -> frozenset[str]:
             return frozenset(r.strip() for r in env.get(var, default).split(",") if r.strip())
 
+        duration, deadline, retry = (
+            positive_number(env, var, default)
+            for var, default in zip(
+                LEASE_TIMINGS, (cls.lease_duration, cls.renew_deadline, cls.retry_period), strict=True
+            )
+        )
+        try:
+            lease.check_timings(duration, deadline, retry)
+        except ValueError as exc:
+            raise SettingsError(f"{', '.join(LEASE_TIMINGS)}: {exc}") from None
         return cls(
             allowed_cluster_roles=names("SCIM_ALLOWED_CLUSTER_ROLES", "view,edit"),
             allowed_roles=names("SCIM_ALLOWED_ROLES", ""),
-            workspace_resync_seconds=float(env.get("SCIM_WORKSPACE_RESYNC_SECONDS", "10")),
-            idp_silence_seconds=float(env.get("SCIM_IDP_SILENCE_SECONDS", "7200")),
-            metrics_port=int(env.get("SCIM_METRICS_PORT", "8082")),
+            workspace_resync_seconds=positive_number(
+                env, "SCIM_WORKSPACE_RESYNC_SECONDS", cls.workspace_resync_seconds
+            ),
+            idp_silence_seconds=positive_number(env, "SCIM_IDP_SILENCE_SECONDS", cls.idp_silence_seconds),
+            metrics_port=whole_number(env, "SCIM_METRICS_PORT", cls.metrics_port, 0, MAX_PORT),
             lease_name=env.get("SCIM_LEASE_NAME", "scim-operator"),
             lease_namespace=env.get("SCIM_LEASE_NAMESPACE") or _default_namespace(),
             identity=env.get("SCIM_LEASE_IDENTITY") or default_identity(),
-            lease_duration=float(env.get("SCIM_LEASE_DURATION_SECONDS", "15")),
-            renew_deadline=float(env.get("SCIM_LEASE_RENEW_DEADLINE_SECONDS", "10")),
-            retry_period=float(env.get("SCIM_LEASE_RETRY_PERIOD_SECONDS", "2")),
-            group_workers=_count(env, "SCIM_GROUP_WORKERS", cls.group_workers, MAX_WORKERS),
-            user_workers=_count(env, "SCIM_USER_WORKERS", cls.user_workers, MAX_WORKERS),
+            lease_duration=duration,
+            renew_deadline=deadline,
+            retry_period=retry,
+            group_workers=whole_number(env, "SCIM_GROUP_WORKERS", cls.group_workers, 1, MAX_WORKERS),
+            user_workers=whole_number(env, "SCIM_USER_WORKERS", cls.user_workers, 1, MAX_WORKERS),
         )

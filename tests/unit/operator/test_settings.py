@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from scim_core.settings import MAX_PORT
 from scim_operator.main import main
-from scim_operator.settings import MAX_WORKERS, OperatorSettings, SettingsError
+from scim_operator.settings import LEASE_TIMINGS, MAX_WORKERS, OperatorSettings, SettingsError
+
+#: Valid Lease timings (the leader-election integration tests' short ones).
+LEASE_4_3_HALF = {
+    "SCIM_LEASE_DURATION_SECONDS": "4",
+    "SCIM_LEASE_RENEW_DEADLINE_SECONDS": "3",
+    "SCIM_LEASE_RETRY_PERIOD_SECONDS": "0.5",
+}
 
 
 def test_defaults() -> None:
@@ -29,7 +37,13 @@ def test_defaults() -> None:
         ({"SCIM_LEASE_NAME": "x"}, "lease_name", "x"),
         ({"SCIM_LEASE_NAMESPACE": "ops"}, "lease_namespace", "ops"),
         ({"SCIM_LEASE_IDENTITY": "pod-1"}, "identity", "pod-1"),
-        ({"SCIM_LEASE_DURATION_SECONDS": "4"}, "lease_duration", 4.0),
+        # the three timings together: 4 alone would not exceed the default renew deadline (10)
+        (LEASE_4_3_HALF, "lease_duration", 4.0),
+        (LEASE_4_3_HALF, "renew_deadline", 3.0),
+        (LEASE_4_3_HALF, "retry_period", 0.5),
+        ({"SCIM_WORKSPACE_RESYNC_SECONDS": "0.25"}, "workspace_resync_seconds", 0.25),
+        ({"SCIM_IDP_SILENCE_SECONDS": " 1e+06 "}, "idp_silence_seconds", 1e6),  # Helm's large numbers
+        ({"SCIM_METRICS_PORT": "65535"}, "metrics_port", 65535),
         ({"SCIM_METRICS_PORT": "0"}, "metrics_port", 0),
         ({"SCIM_GROUP_WORKERS": "32"}, "group_workers", 32),
         ({"SCIM_USER_WORKERS": "16"}, "user_workers", 16),
@@ -69,3 +83,50 @@ def test_operator_refuses_to_start_with_a_bad_worker_count(monkeypatch: pytest.M
         stopped.value.code
         == f"scim-operator: SCIM_GROUP_WORKERS='0': give a whole number from 1 to {MAX_WORKERS}"
     )
+
+
+SECONDS = [
+    "SCIM_WORKSPACE_RESYNC_SECONDS",
+    "SCIM_IDP_SILENCE_SECONDS",
+    "SCIM_LEASE_DURATION_SECONDS",
+    "SCIM_LEASE_RENEW_DEADLINE_SECONDS",
+    "SCIM_LEASE_RETRY_PERIOD_SECONDS",
+]
+
+
+@pytest.mark.parametrize("raw", ["", "soon", "15s", "nan", "inf", "-2", "0"])
+@pytest.mark.parametrize("var", SECONDS)
+def test_seconds_refused_naming_the_variable(var: str, raw: str) -> None:
+    """Empty, not a number, NaN, inf, negative, zero: refused before the Lease cross-check."""
+    with pytest.raises(SettingsError) as refused:
+        OperatorSettings.from_env({var: raw})
+    assert str(refused.value) == f"{var}={raw!r}: give a finite number above 0"
+
+
+@pytest.mark.parametrize("raw", ["", "off", "nan", "inf", "-1", "8082.0", str(MAX_PORT + 1)])
+def test_metrics_port_refused(raw: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        OperatorSettings.from_env({"SCIM_METRICS_PORT": raw})
+    assert str(refused.value) == f"SCIM_METRICS_PORT={raw!r}: give a whole number from 0 to {MAX_PORT}"
+
+
+@pytest.mark.parametrize(
+    ("env", "rule"),
+    [
+        ({"SCIM_LEASE_DURATION_SECONDS": "10"}, "lease duration 10.0s must exceed the renew deadline 10.0s"),
+        (
+            {"SCIM_LEASE_RENEW_DEADLINE_SECONDS": "20"},
+            "lease duration 15.0s must exceed the renew deadline 20.0s",
+        ),
+        (
+            {"SCIM_LEASE_RETRY_PERIOD_SECONDS": "9"},
+            "renew deadline 10.0s must exceed 1.2 x retry period 9.0s",
+        ),
+    ],
+)
+def test_lease_timings_cross_checked_in_one_line(env: dict[str, str], rule: str) -> None:
+    """Each timing valid alone, together against client-go's rule: refused at start (not when
+    the elector is built), naming the three variables."""
+    with pytest.raises(SettingsError) as refused:
+        OperatorSettings.from_env(env)
+    assert str(refused.value) == f"{', '.join(LEASE_TIMINGS)}: {rule}"
