@@ -65,6 +65,7 @@ class LeaderElector:
         #: still showed it (``lease.same_term``; None: not read this round)
         self._term: lease.LeaseRecord | None = None
         self._kept: bool | None = None
+        self._gap = False  # the last renewal began past the previous one's deadline
         self._task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ queries
@@ -115,7 +116,8 @@ class LeaderElector:
     def _transition(self) -> None:
         leader = self.is_leader()
         metrics.LEADER.set(1 if leader else 0)
-        self._standing, change = lease.step(self._standing, leader, self._kept)
+        self._standing, change = lease.step(self._standing, leader, self._kept, self._gap)
+        self._gap = False
         where = f"{self.namespace}/{self.name}"
         if change is lease.Change.STARTED:
             log.info("became the leader (%s as %s)", where, self.identity)
@@ -172,6 +174,9 @@ class LeaderElector:
         return self._won(record, started)
 
     def _won(self, record: lease.LeaseRecord, started: float) -> bool:
+        self._gap = self._renewed_at is not None and not lease.leading(
+            self._renewed_at, self._deadline, started
+        )
         self._term = record
         self._seen = lease.Observation(record, started)
         self._renewed_at = started

@@ -145,10 +145,16 @@ class Change(enum.Enum):
     LOST = "lost"  # another term seen: what was set aside is someone else's now
 
 
-def step(standing: Standing, leading_now: bool, kept: bool | None) -> tuple[Standing, Change]:
+def step(
+    standing: Standing, leading_now: bool, kept: bool | None, gap: bool = False
+) -> tuple[Standing, Change]:
     """The next standing after an election round. ``leading_now``: by the clock, after the
     round; ``kept``: whether the Lease read this round was still our term (``same_term``,
-    taken before our write), None when it could not be read."""
+    taken before our write), None when it could not be read; ``gap``: this round's renewal
+    began past the deadline of the one before (a process paused, or a loop blocked, for
+    longer than a round: no round saw the lapse, but writers were refused meanwhile)."""
+    if gap and standing is Standing.LEADING:
+        standing = Standing.LAPSED
     if leading_now:
         if standing is Standing.LEADING:
             return Standing.LEADING, Change.NONE

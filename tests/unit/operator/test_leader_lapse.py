@@ -6,14 +6,19 @@ drops, as before)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
 
 from scim_operator.cache import ClusterCache
 from scim_operator.group_sync import GroupSync
+from scim_operator import lease
 from scim_operator.leader import LeaderElector
 from scim_operator.workqueue import PARK, Result
+
+
+WALL = datetime(2026, 1, 2, tzinfo=UTC)
 
 
 def _elector(now: list[float], requeued: list[float], calls: list[str] | None = None) -> LeaderElector:
@@ -48,6 +53,22 @@ def test_a_late_renewal_lapses_and_the_same_term_resumes(
     elector._transition()
     assert elector.is_leader() and not elector.lapsed()
     assert requeued == requeues and seen == calls
+
+
+def test_a_pause_no_round_saw_still_resumes_the_parked_keys() -> None:
+    """Frozen (SIGSTOP) past the deadline: the first round after the thaw renews at once, so
+    no round saw the lapse; keys refused in between were parked and must run again."""
+    now, requeued, seen = [0.0], [], []
+    elector = _elector(now, requeued, seen)
+    elector._won(lease.claim("me", 15, None, WALL), 0.0)
+    elector._kept = False
+    elector._transition()
+    now[0] = 30.0  # thawed: writers are refused and park, then the round renews
+    assert elector.lapsed()
+    elector._kept = True
+    elector._won(lease.claim("me", 15, elector._term, WALL), 30.0)
+    elector._transition()
+    assert elector.is_leader() and requeued == [0.0] and seen == ["resumed"]
 
 
 def test_another_term_seen_while_lapsed_is_a_loss() -> None:

@@ -172,3 +172,18 @@ def test_step(
     standing: Standing, leading_now: bool, kept: bool | None, after: Standing, change: Change
 ) -> None:
     assert step(standing, leading_now, kept) == (after, change)
+
+
+@pytest.mark.parametrize(
+    ("standing", "kept", "after", "change"),
+    [
+        (L, True, L, Change.RESUMED),  # paused past the deadline, no round saw it: resume
+        (L, False, L, Change.STARTED),
+        (S, False, L, Change.STARTED),
+        (X, True, L, Change.RESUMED),
+    ],
+)
+def test_a_renewal_after_a_gap_no_round_saw_is_a_lapse_ending(
+    standing: Standing, kept: bool, after: Standing, change: Change
+) -> None:
+    assert step(standing, True, kept, gap=True) == (after, change)
