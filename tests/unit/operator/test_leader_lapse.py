@@ -11,12 +11,11 @@ from typing import Any, cast
 
 import pytest
 
+from scim_operator import lease
 from scim_operator.cache import ClusterCache
 from scim_operator.group_sync import GroupSync
-from scim_operator import lease
 from scim_operator.leader import LeaderElector
 from scim_operator.workqueue import PARK, Result
-
 
 WALL = datetime(2026, 1, 2, tzinfo=UTC)
 
