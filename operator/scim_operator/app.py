@@ -3,7 +3,8 @@ constructor injection, in the order it is read. Nothing is patched after constru
 nothing is read from the environment outside ``main.py``.
 
     settings ─► ApiClient ─► work queues ─► ClusterCache (feeds the queues)
-             ─► LeaderElector (Lease; on takeover: cache.requeue_all)
+             ─► LeaderElector (Lease; a new term: cache.requeue_all; the same term
+                after a lapse: the keys parked meanwhile; a lost term: those dropped)
              ─► Revoker (offboarding fast path, fed by the cache through its own queue)
              ─► GroupSync (waits while the Revoker writes) / UserSync / WorkspaceSync
              ─► informers (cache, token Secrets by label) ─► Kopf (login, liveness)
@@ -144,6 +145,21 @@ async def build(settings: OperatorSettings) -> Operator:
         on_workspace_change=workspaces.add,
         on_revoke=revocations.add,
     )
+    queues = (groups, revocations, users, workspaces)
+
+    def started() -> None:
+        for queue in queues:
+            queue.drop_parked()  # everything is queued again
+        cache.requeue_all()
+
+    def resumed() -> None:
+        parked = sum(queue.unpark() for queue in queues)
+        log.info("leading resumed: %d keys set aside during the lapse queued again", parked)
+
+    def lost() -> None:
+        for queue in queues:
+            queue.drop_parked()
+
     leader = LeaderElector(
         api,
         name=settings.lease_name,
@@ -152,7 +168,9 @@ async def build(settings: OperatorSettings) -> Operator:
         lease_duration=settings.lease_duration,
         renew_deadline=settings.renew_deadline,
         retry_period=settings.retry_period,
-        on_started_leading=cache.requeue_all,
+        on_started_leading=started,
+        on_resumed_leading=resumed,
+        on_lost_leading=lost,
     )
     informers = [
         *cluster_informers(api, cache),

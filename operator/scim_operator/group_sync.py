@@ -26,7 +26,7 @@ from .leader import Leadership, NotLeader
 from .planning import plan_cached_group
 from .rbac import UNRESOLVED_SAMPLE, Plan, binding_differs, needs_finalizer
 from .settings import OperatorSettings
-from .workqueue import Result
+from .workqueue import PARK, Result
 
 log = logging.getLogger(__name__)
 #: When the API server refused a binding (no ``bind`` on that role): look again this much later.
@@ -34,8 +34,6 @@ REJECTED_RECHECK_SECONDS = 30.0
 #: When the group changed under the finalizer patch: look again this much later (the change
 #: queues it too; this is the safety net).
 FINALIZER_RECHECK_SECONDS = 1.0
-#: A leader whose renewal is overdue looks again this much later (see ``Leadership.lapsed``).
-LAPSE_RETRY_SECONDS = 0.2
 
 
 class GroupSync:
@@ -73,16 +71,17 @@ class GroupSync:
 
     async def reconcile(self, key: GroupKey) -> Result:
         """One group. A standby, or a cache not yet complete, drops the key: the takeover (or
-        the cache's first full list) queues every group again."""
+        the cache's first full list) queues every group again. A leader whose renewal is
+        overdue parks it: the renewal of the same term queues it again."""
         if not (self.cache.ready and self.leader.is_leader()):
-            return LAPSE_RETRY_SECONDS if self.cache.ready and self.leader.lapsed() else None
+            return PARK if self.cache.ready and self.leader.lapsed() else None
         started = time.monotonic()
         try:
             result = await self._reconcile(key)
             metrics.RECONCILED_OK.inc()
             return result
         except NotLeader:
-            return LAPSE_RETRY_SECONDS if self.leader.lapsed() else None
+            return PARK if self.leader.lapsed() else None
         except Exception:
             metrics.RECONCILE_FAILED.inc()
             raise

@@ -43,6 +43,8 @@ class LeaderElector:
         retry_period: float,
         on_started_leading: Callable[[], None],
         clock: Callable[[], float] = time.monotonic,
+        on_resumed_leading: Callable[[], None] = lambda: None,
+        on_lost_leading: Callable[[], None] = lambda: None,
     ) -> None:
         lease.check_timings(lease_duration, renew_deadline, retry_period)
         self._api = api
@@ -52,11 +54,18 @@ class LeaderElector:
         self._duration = lease_duration
         self._deadline = renew_deadline
         self._period = retry_period
-        self._on_started = on_started_leading
+        self._on_started = on_started_leading  # a new term: look at everything
+        self._on_resumed = on_resumed_leading  # the same term after a lapse: what was set aside
+        self._on_lost = on_lost_leading  # another term: drop what was set aside
         self._clock = clock
         self._seen = lease.Observation()
         self._renewed_at: float | None = None
-        self._was_leader = False
+        self._standing = lease.Standing.STANDBY
+        #: the record of the term this replica last wrote, and whether this round's read
+        #: still showed it (``lease.same_term``; None: not read this round)
+        self._term: lease.LeaseRecord | None = None
+        self._kept: bool | None = None
+        self._gap = False  # the last renewal began past the previous one's deadline
         self._task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ queries
@@ -66,10 +75,10 @@ class LeaderElector:
 
     def lapsed(self) -> bool:
         """Leading until a renewal came overdue (a slow or restarting API server), and not
-        known to have lost the Lease: work refused now is retried shortly, not dropped (no
-        takeover will queue it again, and queueing everything again would put a fresh change
-        behind every group)."""
-        return self._was_leader and not self.is_leader()
+        known to have lost the Lease: work refused now is parked, not dropped; a renewal of
+        the same term queues it again (and only it: queueing everything again would put a
+        fresh change behind every group), a lost term drops it."""
+        return self._standing is not lease.Standing.STANDBY and not self.is_leader()
 
     def check(self) -> None:
         if not self.is_leader():
@@ -89,10 +98,12 @@ class LeaderElector:
             with contextlib.suppress(Exception):  # an unreachable API server must not block the exit
                 await asyncio.wait_for(self._release(), timeout=self._period)
         self._renewed_at = None
+        self._kept = False  # released (or given up): the term is over
         self._transition()
 
     async def _run(self) -> None:
         while True:
+            self._kept = None
             try:
                 await self.try_acquire_or_renew()
             except asyncio.CancelledError:
@@ -105,13 +116,20 @@ class LeaderElector:
     def _transition(self) -> None:
         leader = self.is_leader()
         metrics.LEADER.set(1 if leader else 0)
-        if leader and not self._was_leader:
-            log.info("became the leader (%s/%s as %s)", self.namespace, self.name, self.identity)
-            self._was_leader = True
+        self._standing, change = lease.step(self._standing, leader, self._kept, self._gap)
+        self._gap = False
+        where = f"{self.namespace}/{self.name}"
+        if change is lease.Change.STARTED:
+            log.info("became the leader (%s as %s)", where, self.identity)
             self._on_started()
-        elif not leader and self._was_leader:
-            log.warning("lost the leadership (%s/%s)", self.namespace, self.name)
-            self._was_leader = False
+        elif change is lease.Change.RESUMED:
+            log.info("renewed the lease again, same term (%s): leading resumes", where)
+            self._on_resumed()
+        elif change is lease.Change.LAPSED:
+            log.warning("lease renewal overdue (%s): not writing until it is renewed", where)
+        elif change is lease.Change.LOST:
+            log.warning("lost the leadership (%s)", where)
+            self._on_lost()
 
     async def try_acquire_or_renew(self) -> bool:
         """One attempt, as client-go's ``tryAcquireOrRenew``; True when this replica holds it."""
@@ -122,6 +140,7 @@ class LeaderElector:
         except ApiException as exc:
             if exc.status != NOT_FOUND:
                 raise
+            self._kept = False  # deleted: whatever term we held is over
             record = lease.claim(self.identity, self._duration, None, datetime.now(UTC))
             body = {
                 "apiVersion": "coordination.k8s.io/v1",
@@ -139,6 +158,7 @@ class LeaderElector:
                 raise
             return self._won(record, started)
         current = lease.LeaseRecord.from_spec(live.get("spec"))
+        self._kept = lease.same_term(self._term, current)
         self._seen = self._seen.see(current, started)
         if not lease.may_take(self.identity, self._seen, started):
             return False
@@ -154,6 +174,10 @@ class LeaderElector:
         return self._won(record, started)
 
     def _won(self, record: lease.LeaseRecord, started: float) -> bool:
+        self._gap = self._renewed_at is not None and not lease.leading(
+            self._renewed_at, self._deadline, started
+        )
+        self._term = record
         self._seen = lease.Observation(record, started)
         self._renewed_at = started
         return True

@@ -9,10 +9,16 @@
   successful renewal. ``renew_deadline < lease_duration`` and the others start counting after
   that renewal reached the API server, so a holder that cannot renew (partitioned, paused)
   stops acting before anyone else may take over.
+- A renewal that comes back late is a *lapse*, not a loss: the holder stops writing (the
+  clock says so) but loses the lead only once the Lease shows another term (another holder,
+  or a new ``acquireTime``/``leaseTransitions``). A lapse that ends with our own renewal of
+  the same term *resumes* the lead (only the work set aside meanwhile runs again); a new
+  term *starts* one (everything is looked at again).
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -110,3 +116,55 @@ def released(current: LeaseRecord, wall: datetime) -> LeaseRecord:
 def leading(renewed_at: float | None, renew_deadline: float, now: float) -> bool:
     """Leader while the last successful renewal began less than ``renew_deadline`` ago."""
     return renewed_at is not None and now - renewed_at < renew_deadline
+
+
+def same_term(held: LeaseRecord | None, current: LeaseRecord | None) -> bool:
+    """Whether ``current`` is still the term this replica wrote as ``held``: same holder,
+    ``acquireTime`` and ``leaseTransitions`` (a renewal changes none of them; a takeover,
+    a release or a re-acquisition after one changes at least one)."""
+    return (
+        held is not None
+        and current is not None
+        and bool(held.holder)
+        and (current.holder, current.acquire_time, current.transitions)
+        == (held.holder, held.acquire_time, held.transitions)
+    )
+
+
+class Standing(enum.Enum):
+    STANDBY = "standby"
+    LEADING = "leading"
+    LAPSED = "lapsed"  # was leading, renewal overdue, the term not known to be over
+
+
+class Change(enum.Enum):
+    NONE = "none"
+    STARTED = "started"  # a new term: look at everything
+    RESUMED = "resumed"  # the same term after a lapse: only what was set aside
+    LAPSED = "lapsed"
+    LOST = "lost"  # another term seen: what was set aside is someone else's now
+
+
+def step(
+    standing: Standing, leading_now: bool, kept: bool | None, gap: bool = False
+) -> tuple[Standing, Change]:
+    """The next standing after an election round. ``leading_now``: by the clock, after the
+    round; ``kept``: whether the Lease read this round was still our term (``same_term``,
+    taken before our write), None when it could not be read; ``gap``: this round's renewal
+    began past the deadline of the one before (a process paused, or a loop blocked, for
+    longer than a round: no round saw the lapse, but writers were refused meanwhile)."""
+    if gap and standing is Standing.LEADING:
+        standing = Standing.LAPSED
+    if leading_now:
+        if standing is Standing.LEADING:
+            return Standing.LEADING, Change.NONE
+        if standing is Standing.LAPSED and kept:
+            return Standing.LEADING, Change.RESUMED
+        return Standing.LEADING, Change.STARTED
+    if standing is Standing.STANDBY:
+        return Standing.STANDBY, Change.NONE
+    if kept is False:
+        return Standing.STANDBY, Change.LOST
+    if standing is Standing.LEADING:
+        return Standing.LAPSED, Change.LAPSED
+    return Standing.LAPSED, Change.NONE

@@ -13,9 +13,8 @@ from scim_core.kube import patch_status
 
 from .cache import ClusterCache
 from .conditions import same_conditions, set_condition
-from .group_sync import LAPSE_RETRY_SECONDS
 from .leader import Leadership, NotLeader
-from .workqueue import Result
+from .workqueue import PARK, Result
 
 UserKey = tuple[str, str]
 
@@ -34,9 +33,10 @@ class UserSync:
         self.hold = hold  # as GroupSync's: a revocation's patches go first
 
     async def reconcile(self, key: UserKey) -> Result:
-        """One user; dropped on a standby or before the cache is complete (both re-queue all)."""
+        """One user; dropped on a standby or before the cache is complete (both re-queue all),
+        parked by a leader whose renewal is overdue (as ``GroupSync.reconcile``)."""
         if not (self.cache.ready and self.leader.is_leader()):
-            return LAPSE_RETRY_SECONDS if self.cache.ready and self.leader.lapsed() else None
+            return PARK if self.cache.ready and self.leader.lapsed() else None
         if self.hold is not None:
             await self.hold()
         user = self.cache.users.get(key)
@@ -65,6 +65,6 @@ class UserSync:
         try:
             self.leader.check()
         except NotLeader:
-            return LAPSE_RETRY_SECONDS if self.leader.lapsed() else None
+            return PARK if self.leader.lapsed() else None
         await patch_status(self.api, c.USER_PLURAL, key[0], key[1], patch)
         return None

@@ -33,7 +33,7 @@ from .cache import ClusterCache
 from .conditions import same_conditions, set_condition
 from .events import EventPoster
 from .leader import Leadership, NotLeader
-from .workqueue import Result
+from .workqueue import PARK, Result
 from .workspace_health import (
     DEFAULT_IDP_SILENCE,
     idp_activity,
@@ -71,8 +71,8 @@ class WorkspaceSync:
         metrics.WORKSPACE_CONDITION_SERIES.clear(namespace)
 
     async def reconcile(self, key: WorkspaceKey) -> Result:
-        if not self.leader.is_leader():
-            return None  # the takeover queues every workspace again
+        if not self.leader.is_leader():  # a takeover queues every workspace again; a lapse parks
+            return PARK if self.leader.lapsed() else None
         namespace, name = key
         try:
             workspace = await client.CustomObjectsApi(self.api).get_namespaced_custom_object(
@@ -91,7 +91,7 @@ class WorkspaceSync:
             await self._drop_finalizer(workspace)
             return await self._reconcile(workspace)
         except NotLeader:
-            return None
+            return PARK if self.leader.lapsed() else None
 
     async def _drop_finalizer(self, workspace: dict[str, Any]) -> None:
         """Remove the finalizer earlier releases put on every workspace (see the module doc)."""

@@ -8,14 +8,18 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from scim_operator.lease import (
+    Change,
     LeaseRecord,
     Observation,
+    Standing,
     check_timings,
     claim,
     leading,
     may_take,
     micro_time,
     released,
+    same_term,
+    step,
 )
 
 WALL = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
@@ -116,3 +120,70 @@ def test_a_lapsed_holder_stops_before_anyone_may_take_over() -> None:
         assert not may_take("standby", seen, now)
         now += 0.1
     assert now < seen.at + duration
+
+
+MINE = LeaseRecord("me", 15, "t0", "t1", 4)
+
+
+@pytest.mark.parametrize(
+    ("current", "kept"),
+    [
+        (LeaseRecord("me", 15, "t0", "t9", 4), True),  # renewed since: same term
+        (MINE, True),
+        (LeaseRecord("other", 15, "t5", "t5", 5), False),  # taken
+        (LeaseRecord("", 1, "t5", "t5", 4), False),  # released
+        (LeaseRecord("me", 15, "t7", "t7", 6), False),  # taken, then taken back: a new term
+        (LeaseRecord("me", 15, "t7", "t7", 4), False),  # re-created (acquireTime moved)
+        (None, False),
+    ],
+)
+def test_same_term(current: LeaseRecord | None, kept: bool) -> None:
+    assert same_term(MINE, current) is kept
+
+
+def test_no_term_held_is_never_kept() -> None:
+    assert not same_term(None, MINE)
+    assert not same_term(LeaseRecord(), LeaseRecord())
+
+
+L, S, X = Standing.LEADING, Standing.STANDBY, Standing.LAPSED
+
+
+@pytest.mark.parametrize(
+    ("standing", "leading_now", "kept", "after", "change"),
+    [
+        (S, False, None, S, Change.NONE),
+        (S, False, False, S, Change.NONE),
+        (S, True, False, L, Change.STARTED),  # took it
+        (L, True, True, L, Change.NONE),  # renewed
+        (L, True, False, L, Change.NONE),  # still inside the deadline: the clock decides
+        (L, False, True, X, Change.LAPSED),  # renewal came back late
+        (L, False, None, X, Change.LAPSED),  # API server away
+        (L, False, False, S, Change.LOST),  # another term seen
+        (X, False, None, X, Change.NONE),
+        (X, False, True, X, Change.NONE),
+        (X, False, False, S, Change.LOST),
+        (X, True, True, L, Change.RESUMED),  # renewed the same term: only what was parked
+        (X, True, False, L, Change.STARTED),  # a new term: everything
+        (X, True, None, L, Change.STARTED),  # unknown: the safe side
+    ],
+)
+def test_step(
+    standing: Standing, leading_now: bool, kept: bool | None, after: Standing, change: Change
+) -> None:
+    assert step(standing, leading_now, kept) == (after, change)
+
+
+@pytest.mark.parametrize(
+    ("standing", "kept", "after", "change"),
+    [
+        (L, True, L, Change.RESUMED),  # paused past the deadline, no round saw it: resume
+        (L, False, L, Change.STARTED),
+        (S, False, L, Change.STARTED),
+        (X, True, L, Change.RESUMED),
+    ],
+)
+def test_a_renewal_after_a_gap_no_round_saw_is_a_lapse_ending(
+    standing: Standing, kept: bool, after: Standing, change: Change
+) -> None:
+    assert step(standing, True, kept, gap=True) == (after, change)

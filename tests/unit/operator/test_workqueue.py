@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 
-from scim_operator.workqueue import ExponentialBackoff, Result, WorkQueue
+from scim_operator.workqueue import PARK, ExponentialBackoff, Result, WorkQueue
 
 
 class Count:
@@ -206,3 +206,53 @@ async def test_a_cancelled_handler_ends_its_worker_without_a_retry() -> None:
     assert retries.value == 0 and backoff.retries("g") == 0
     assert queue.pending() == 0 and queue.waiting() == 0  # no longer active, not re-queued
     await queue.stop()
+
+
+@pytest.mark.parametrize(("lead", "runs_after"), [("resumed", ["a", "b", "a", "b"]), ("lost", ["a", "b"])])
+async def test_parked_keys_run_again_only_when_the_lead_resumes(lead: str, runs_after: list[str]) -> None:
+    runs: list[str] = []
+    leading = [False]
+
+    async def handler(key: str) -> Result:
+        runs.append(key)
+        return None if leading[0] else PARK
+
+    queue: WorkQueue[str] = WorkQueue("t", workers=2)
+    queue.add("a")
+    queue.add("b")
+    queue.start(handler)
+    await _drain(queue)
+    assert sorted(runs) == ["a", "b"] and queue.parked() == 2 and not queue.pending()
+    leading[0] = True
+    if lead == "resumed":
+        assert queue.unpark() == 2
+    else:
+        assert queue.drop_parked() == 2
+    await _drain(queue)
+    await queue.stop()
+    assert sorted(runs) == sorted(runs_after) and queue.parked() == 0
+
+
+async def test_a_handler_that_never_suspends_leaves_the_loop_free_between_keys() -> None:
+    """A no-op pass (nothing to write: no handler awaits anything) must not hold the event
+    loop for the whole queue: the Lease renewal runs in between."""
+    done: list[int] = []
+    ticks: list[int] = []
+
+    async def handler(key: int) -> Result:
+        done.append(key)
+        return None
+
+    async def ticker() -> None:
+        while len(done) < 1000:
+            ticks.append(len(done))
+            await asyncio.sleep(0)
+
+    queue: WorkQueue[int] = WorkQueue("t", workers=1)
+    for key in range(1000):
+        queue.add(key)
+    queue.start(handler)
+    await asyncio.gather(ticker(), _drain(queue))
+    await queue.stop()
+    assert len(done) == 1000
+    assert len(set(ticks)) > 500  # the other task ran between keys, not once after all of them
