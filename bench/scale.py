@@ -177,9 +177,12 @@ def _wait(what: str, done: Any, timeout: float, poll: float = 0.2) -> float:
 
 
 def _operator_settled(port: int, groups: int) -> bool:
+    """Every group reconciled and both queues empty (the users' too: a cold start whose user
+    reconciles still wait is not over, and their status writes would be missed)."""
     return (
         metric(port, "scim_operator_reconciles_total") >= groups
         and metric(port, "scim_operator_queue_depth") == 0
+        and metric(port, "scim_operator_user_queue_depth") == 0
     )
 
 

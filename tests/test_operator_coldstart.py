@@ -122,10 +122,11 @@ def test_a_cold_start_over_a_reconciled_namespace_writes_nothing(
             lambda: (
                 second.metric("scim_operator_reconciles_total") >= groups
                 and second.metric("scim_operator_queue_depth") == 0
+                and second.metric("scim_operator_user_queue_depth") == 0
             ),
             timeout=60,
         )
-        time.sleep(3)  # user and workspace statuses, late writes
+        time.sleep(3)  # workspace statuses, late writes
         after = versions(kube, ns)
     finally:
         second.stop(show_log=True)

@@ -134,7 +134,10 @@ async def build(settings: OperatorSettings) -> Operator:
         "revocations", workers=2, retries=metrics.QUEUE_RETRIES.labels("revocations")
     )
     users: WorkQueue[UserKey] = WorkQueue(
-        "users", workers=settings.user_workers, retries=metrics.QUEUE_RETRIES.labels("users")
+        "users",
+        workers=settings.user_workers,
+        retries=metrics.QUEUE_RETRIES.labels("users"),
+        depth=metrics.USER_QUEUE_DEPTH,
     )
     workspaces: WorkQueue[WorkspaceKey] = WorkQueue(
         "workspaces", workers=2, retries=metrics.QUEUE_RETRIES.labels("workspaces")

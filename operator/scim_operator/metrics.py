@@ -19,6 +19,7 @@ WRITES = Counter("scim_operator_binding_writes_total", "RoleBinding writes", ["a
 MANAGED_BINDINGS = Gauge("scim_operator_managed_rolebindings", "RoleBindings the operator manages")
 UNRESOLVED_MEMBERS = Gauge("scim_operator_unresolved_members", "Group members that match no ScimUser")
 QUEUE_DEPTH = Gauge("scim_operator_queue_depth", "Groups waiting for or under reconciliation")
+USER_QUEUE_DEPTH = Gauge("scim_operator_user_queue_depth", "Users waiting for or under reconciliation")
 EVENTS_DROPPED = Counter(
     "scim_operator_events_dropped_total",
     "Events not posted because too many were waiting already (Events are best-effort)",
