@@ -9,7 +9,7 @@ import logging
 import os
 import urllib.parse
 
-from scim_core import logs
+from scim_core import heap, kube, logs
 
 from . import app
 from .settings import OperatorSettings, SettingsError
@@ -35,7 +35,17 @@ def liveness_endpoint(value: str) -> str | None:
     return value
 
 
+def tune_memory() -> None:
+    """Process-wide memory settings, made before anything large is allocated: glibc's mmap
+    threshold pinned (``heap.fix_mmap_threshold``) and TLS read buffers of 64 KiB
+    (``kube.small_tls_buffers``). What each saves at 100,000 groups and users: docs/operator.md,
+    "Memory"."""
+    heap.fix_mmap_threshold(heap.libc_function("mallopt"))
+    kube.small_tls_buffers()
+
+
 def main(argv: list[str] | None = None) -> None:
+    tune_memory()
     try:
         settings = OperatorSettings.from_env()
     except SettingsError as exc:  # one line naming the variable, not a traceback
