@@ -88,9 +88,9 @@ def gc_paused(release: Callable[[], object] = heap.release) -> Iterator[None]:
     that later becomes garbage (a closed connection's, for instance) is never collected; a few
     kilobytes per list, and lists are rare (start, then only after a ``410 Gone``).
 
-    Last, the C heap's free pages go back to the system (``release``, ``heap.release``: the
-    lists' page bodies and dropped fields, 35 MB of the operator's RSS at 100,000 groups and
-    users, would otherwise stay resident)."""
+    Last, the C heap's free pages go back to the system (``release``, ``heap.release``):
+    glibc keeps freed memory below the top of its heap resident, and a list frees a lot
+    (page bodies, dropped fields; docs/operator.md, "Memory")."""
     global _pauses, _was_enabled
     if _pauses == 0:
         _was_enabled = gc.isenabled()
