@@ -35,8 +35,9 @@ def small_tls_buffers(protocol: type = asyncio.sslproto.SSLProtocol, size: int =
     of asyncio's 256 KiB (``SSLProtocol.max_size``, a class constant asyncio reads once per
     connection); whether this Python has that constant. A kept-open connection to the API
     server cost 318 KB of RSS, 125 KB with 64 KiB (the operator keeps about 70 open: the
-    Revoker's 64 and the watches), and a list page of 1,000 groups (1.9 MB) was read in
-    the same CPU time (docs/operator.md, "Memory"). Call at process start."""
+    Revoker's 64 and the watches), and reading a list page of 1,000 groups (1.9 MB) cost
+    the same CPU within the measurement's noise; 16 KiB cost about twice as much
+    (docs/operator.md, "Memory"). Call at process start."""
     if not isinstance(getattr(protocol, "max_size", None), int):
         return False  # another asyncio: its own buffers, nothing changed
     protocol.max_size = size  # type: ignore[attr-defined]  # checked above
