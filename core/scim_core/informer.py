@@ -32,6 +32,7 @@ from kubernetes_asyncio import client
 
 from scim_core import constants as c
 
+from . import heap
 from .members import Member, MemberKey, shared_members, unpack_members
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ _was_enabled = True
 
 
 @contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
+def gc_paused(release: Callable[[], object] = heap.release) -> Iterator[None]:
     """No cyclic garbage collection inside, while any such section is open (they nest, and
     may span ``await``: the informers list concurrently on one thread). Decoding and caching
     a list allocates hundreds of thousands of objects that all live on, and each time a
@@ -85,7 +86,11 @@ def gc_paused() -> Iterator[None]:
     walks the cache again (a full pass over a million cached objects stops every request for a
     fraction of a second). The price: a reference cycle among objects alive at that moment
     that later becomes garbage (a closed connection's, for instance) is never collected; a few
-    kilobytes per list, and lists are rare (start, then only after a ``410 Gone``)."""
+    kilobytes per list, and lists are rare (start, then only after a ``410 Gone``).
+
+    Last, the C heap's free pages go back to the system (``release``, ``heap.release``):
+    glibc keeps freed memory below the top of its heap resident, and a list frees a lot
+    (page bodies, dropped fields; docs/operator.md, "Memory")."""
     global _pauses, _was_enabled
     if _pauses == 0:
         _was_enabled = gc.isenabled()
@@ -100,6 +105,7 @@ def gc_paused() -> Iterator[None]:
             gc.freeze()
             if _was_enabled:
                 gc.enable()
+            release()
 
 
 class Slim:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from scim_core.kube import api_client, env_proxy, ignoring
+from scim_core.kube import api_client, env_proxy, ignoring, small_tls_buffers
 
 
 @pytest.mark.parametrize(
@@ -84,3 +84,41 @@ async def test_client_session_does_not_look_up_the_environment_per_request(
     finally:
         await api.close()
     assert session.closed
+
+
+class _Protocol:
+    max_size = 256 * 1024
+
+
+class _OtherProtocol:
+    pass
+
+
+class _OddProtocol:
+    max_size = None
+
+
+@pytest.mark.parametrize(
+    ("protocol", "applied"),
+    [
+        (_Protocol, True),  # asyncio's SSLProtocol as in 3.11 to 3.13: a class constant
+        (_OtherProtocol, False),  # an asyncio without it: nothing changed
+        (_OddProtocol, False),
+    ],
+)
+def test_tls_read_buffers_are_made_smaller_only_where_asyncio_has_the_constant(
+    protocol: type, applied: bool
+) -> None:
+    before = getattr(protocol, "max_size", "absent")
+    assert small_tls_buffers(protocol, 2**16) is applied
+    assert getattr(protocol, "max_size", "absent") == (2**16 if applied else before)
+
+
+def test_this_asyncio_reads_tls_into_a_buffer_of_max_size_bytes() -> None:
+    """The constant ``small_tls_buffers`` sets is the one this asyncio sizes each connection's
+    read buffer by: an upgrade that renames it fails here, not silently in production."""
+    import asyncio.sslproto
+    import inspect
+
+    assert isinstance(asyncio.sslproto.SSLProtocol.max_size, int)
+    assert "bytearray(self.max_size)" in inspect.getsource(asyncio.sslproto.SSLProtocol.__init__)
