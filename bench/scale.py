@@ -355,6 +355,12 @@ def scale() -> dict[str, Any]:
     return out
 
 
+def _members(cp: ControlPlane, group: str) -> set[str]:
+    """The member values a group has now."""
+    path = f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{NS}/{c.GROUP_PLURAL}/{group}"
+    return {m["value"] for m in json.loads(cp.kubectl("get", "--raw", path))["spec"].get("members") or []}
+
+
 def _pages(cp: ControlPlane, plural: str) -> Iterator[list[dict[str, Any]]]:
     """Every object of one of our kinds in the bench namespace, 1,000 at a time (a single
     list of 100,000 outlasts the API server's 60 s request timeout); a page refused while the
@@ -508,13 +514,14 @@ def _recovery(cp: ControlPlane, base: str, token: str, n: int) -> dict[str, Any]
     """Restart the API server; from the moment it answers again: the first SCIM write the API
     accepts, and the RoleBinding showing the member that write added. Complete lists per
     client and resource during the whole restart, from the audit log."""
-    per_group = MEMBERSHIPS // max(1, GROUPS)
-    members = {(n * per_group + k) % USERS for k in range(per_group)}
-    pick = (
-        next(u for u in range(USERS // 2 + n, USERS + per_group + n + USERS // 2) if u % USERS not in members)
-        % USERS
+    group = f"grp-{n:06d}"  # mapped groups come first
+    members = _members(cp, group)  # as stored now: a kept seed carries earlier runs' additions
+    pick = next(
+        u % USERS
+        for u in range(USERS // 2 + n, USERS // 2 + n + USERS)
+        if f"usr-{u % USERS:06d}" not in members
     )
-    group, user = f"grp-{n:06d}", f"usr-{pick:06d}"  # mapped groups come first
+    user = f"usr-{pick:06d}"
     agents = {"operator": "scim-operator", "api": "OpenAPI-Generator"}
     lists_before = {k: _lists(cp, a) for k, a in agents.items()}
     cp.restart_apiserver(2.0)
