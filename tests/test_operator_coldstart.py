@@ -14,16 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
-from kubernetes import client, config
+from kubernetes import client
 
 from scim_core import constants as c
 from scim_devenv.controlplane import ControlPlane
-from scim_devenv.crds import install_crds
 
 from .helpers import allowed, create_user, create_workspace, custom, eventually
-from .test_least_privilege import OperatorProcess, install_rbac, sa_kubeconfig
-from .test_operator_leader import AUDIT_POLICY, FAST_LEASE, holder, writes_by_replica
+from .test_least_privilege import OperatorProcess
+from .test_operator_leader import FAST_LEASE, audited_control_plane, holder, writes_by_replica
 
 pytestmark = pytest.mark.cluster
 KINDS = (c.WORKSPACE_PLURAL, c.USER_PLURAL, c.GROUP_PLURAL, c.SHARD_PLURAL)
@@ -34,14 +32,9 @@ OTHERS = 30  # groups a lapse leaves alone
 def audited(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[ControlPlane, client.ApiClient, Path]]:
-    tmp = tmp_path_factory.mktemp("coldstart")
-    policy = tmp / "audit-policy.yaml"
-    policy.write_text(yaml.safe_dump(AUDIT_POLICY))
-    with ControlPlane(audit_policy=policy, controller_manager=True) as cp:  # it aggregates ``view``
-        install_crds(cp)
-        install_rbac(cp)
-        kube = config.new_client_from_config(config_file=str(cp.kubeconfig))
-        yield cp, kube, sa_kubeconfig(cp, "scim-operator", tmp)
+    # the controller manager aggregates ``view``, which the SubjectAccessReviews check
+    with audited_control_plane(tmp_path_factory.mktemp("coldstart"), controller_manager=True) as planes:
+        yield planes
 
 
 def _namespace(kube: client.ApiClient, ns: str) -> None:

@@ -6,6 +6,7 @@ operator)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -56,18 +57,27 @@ AUDIT_POLICY = {
 }
 
 
-@pytest.fixture(scope="module")
-def audited(
-    tmp_path_factory: pytest.TempPathFactory,
+@contextlib.contextmanager
+def audited_control_plane(
+    tmp: Path, controller_manager: bool = False
 ) -> Iterator[tuple[ControlPlane, client.ApiClient, Path]]:
-    tmp = tmp_path_factory.mktemp("audited")
+    """A control plane that audits our writes, with our CRDs and RBAC installed: the admin's
+    client and the operator ServiceAccount's kubeconfig."""
     policy = tmp / "audit-policy.yaml"
     policy.write_text(yaml.safe_dump(AUDIT_POLICY))
-    with ControlPlane(audit_policy=policy) as cp:
+    with ControlPlane(audit_policy=policy, controller_manager=controller_manager) as cp:
         install_crds(cp)
         install_rbac(cp)
         kube = config.new_client_from_config(config_file=str(cp.kubeconfig))
         yield cp, kube, sa_kubeconfig(cp, "scim-operator", tmp)
+
+
+@pytest.fixture(scope="module")
+def audited(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ControlPlane, client.ApiClient, Path]]:
+    with audited_control_plane(tmp_path_factory.mktemp("audited")) as planes:
+        yield planes
 
 
 def audit_events(cp: ControlPlane) -> list[dict[str, Any]]:
