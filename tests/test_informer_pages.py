@@ -63,3 +63,35 @@ def test_a_list_of_many_pages_holds_every_object_once(
     table = sink.directory.group_table(namespace)
     assert table.ids == names and table.lookup("displayName", "team G07") == {"g07"}
     assert set(table.member_of["u1"]) == set(names)
+
+
+def test_a_relist_keeps_the_cached_copy_of_what_did_not_change(
+    control_plane: ControlPlane, kube: client.ApiClient, namespace: str
+) -> None:
+    """After ``410 Gone`` the informer lists again; what kept its resourceVersion stays the
+    object the directory already held (no second copy decoded), a change and a deletion land."""
+    api = custom(kube)
+    for name in ("g0", "g1", "g2"):
+        body = {"apiVersion": c.API_VERSION, "kind": c.GROUP_KIND, "metadata": {"name": name},
+                "spec": {"displayName": f"Team {name}", "members": [{"value": "u1"}]}}  # fmt: skip
+        api.create_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, body)
+
+    async def run() -> tuple[dict[str, Any], dict[str, Any], int]:
+        conf = aclient.Configuration()
+        await aconfig.load_kube_config(config_file=str(control_plane.kubeconfig), client_configuration=conf)
+        directory = Directory()
+        async with aclient.ApiClient(conf) as aapi:
+            informer = inf.Informer(aapi, c.GROUP_PLURAL, directory, kept=directory.kept)
+            await informer._list()
+            before = dict(directory.group_table(namespace).by_id)
+            api.patch_namespaced_custom_object(
+                c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, "g1", {"spec": {"displayName": "Renamed"}}
+            )
+            api.delete_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, "g2")
+            await informer._list()
+            return before, dict(directory.group_table(namespace).by_id), informer.lists
+
+    before, after, lists = asyncio.run(run())
+    assert lists == 2 and sorted(after) == ["g0", "g1"]
+    assert after["g0"] is before["g0"]  # unchanged: the very object cached by the first list
+    assert after["g1"] is not before["g1"] and after["g1"]["spec"]["displayName"] == "Renamed"

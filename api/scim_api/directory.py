@@ -222,6 +222,19 @@ class Directory:
         )
         return cached is not None and _rv(obj) <= _rv(cached)
 
+    def kept(self, plural: str, obj: Obj) -> Obj | None:
+        """The cached object under ``obj``'s key (``Informer(kept=…)``: a relist keeps it when
+        it is at the listed resourceVersion instead of holding a second copy)."""
+        md = obj.get("metadata") or {}
+        ns, name = md.get("namespace", ""), md.get("name", "")
+        if plural == c.SHARD_PLURAL:
+            return self.shards.get(ns, {}).get((obj.get("spec") or {}).get("group", ""), {}).get(name)
+        if plural == c.WORKSPACE_PLURAL:
+            return self.workspaces.get((ns, name))
+        tables = {c.GROUP_PLURAL: self.groups, c.USER_PLURAL: self.users}.get(plural, {})
+        table = tables.get(ns)
+        return table.by_id.get(name) if table is not None else None
+
     def upsert(self, plural: str, obj: Obj) -> None:
         ns = obj["metadata"]["namespace"]
         if plural == c.SHARD_PLURAL:

@@ -60,7 +60,7 @@ class ApiState:
         for plural in WATCHED:
             informer = Informer(
                 api, plural, self.directory, watch_timeout=watch_timeout, held=self.directory.holds,
-                transform=STATUS_DROPPED.get(plural),
+                transform=STATUS_DROPPED.get(plural), kept=self.directory.kept,
             )  # fmt: skip
             informer.start()
             self.informers.append(informer)

@@ -148,6 +148,22 @@ class ClusterCache:
     def upsert(self, plural: str, obj: Obj) -> None:
         self._put(plural, obj, notify=True)
 
+    def kept(self, plural: str, obj: Obj) -> Obj | None:
+        """The cached object under ``obj``'s key (``Informer(kept=…)``: a relist keeps it when
+        it is at the listed resourceVersion). Namespaces are kept as their labels only: none."""
+        ns, name = _key(obj)
+        if plural == c.WORKSPACE_PLURAL:
+            return self.workspaces.get(ns, {}).get(name)
+        if plural == c.USER_PLURAL:
+            return self.users.get((ns, name))
+        if plural == c.GROUP_PLURAL:
+            return self.groups.get((ns, name))
+        if plural == c.SHARD_PLURAL:
+            return self.shards.get((ns, (obj.get("spec") or {}).get("group", "")), {}).get(name)
+        if plural == BINDINGS and (owner := self._binding_owner(obj)) is not None:
+            return self.bindings.get(owner, {}).get((ns, name))
+        return None
+
     def delete(self, plural: str, obj: Obj) -> None:
         self._remove(plural, obj, notify=True)
 

@@ -6,6 +6,9 @@ from typing import Any
 
 import pytest
 
+from scim_api.directory import Directory
+from scim_core import constants as c
+
 
 def test_expired_token_hashes_are_not_accepted() -> None:
     from scim_api.directory import Directory
@@ -157,3 +160,25 @@ def test_the_directory_says_which_shard_versions_it_holds() -> None:
     assert d.holds(c.SHARD_PLURAL, shard("6")) and d.holds(c.SHARD_PLURAL, shard("5"))
     assert not d.holds(c.SHARD_PLURAL, shard("7")) and not d.holds(c.SHARD_PLURAL, shard("6", "g-2"))
     assert not d.holds(c.GROUP_PLURAL, shard("6"))
+
+
+@pytest.mark.parametrize(
+    ("kind", "cached"),
+    [
+        (c.GROUP_PLURAL, _obj("g1", ["u1"], 3)),
+        (c.USER_PLURAL, {"metadata": {"namespace": "ns", "name": "u1", "resourceVersion": "3"}, "spec": {}}),
+        (c.SHARD_PLURAL, _obj("g1-1", ["u1"], 3, group="g1")),
+        (
+            c.WORKSPACE_PLURAL,
+            {"metadata": {"namespace": "ns", "name": "ws", "resourceVersion": "3"}, "spec": {}},
+        ),
+    ],
+)
+def test_kept_is_the_cached_object_under_a_listed_objects_key(kind: str, cached: dict[str, Any]) -> None:
+    """What a relist may keep instead of its fresh decode (the informer compares versions)."""
+    d = Directory()
+    d.replace_all(kind, [cached])
+    asked = {"metadata": {**cached["metadata"], "resourceVersion": "9"}, "spec": cached["spec"]}
+    assert d.kept(kind, asked) is cached
+    assert d.kept(kind, {**asked, "metadata": {**asked["metadata"], "namespace": "other"}}) is None
+    assert d.kept("rolebindings", asked) is None and "other" not in d.groups and "other" not in d.shards

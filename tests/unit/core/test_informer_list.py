@@ -84,8 +84,15 @@ class Paged(inf.Informer):
     """An informer whose pages come from a script (the HTTP part is exercised against a real
     API server in tests/test_informer_pages.py); ``fail`` makes that page raise."""
 
-    def __init__(self, pages: int, log: list[str], fail: dict[int, Exception] | None = None) -> None:
-        super().__init__(None, "scimgroups", Sink(log))  # type: ignore[arg-type]
+    def __init__(
+        self,
+        pages: int,
+        log: list[str],
+        fail: dict[int, Exception] | None = None,
+        kept: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        found = kept or {}
+        super().__init__(None, "scimgroups", Sink(log), kept=lambda _p, o: found.get(o["metadata"]["name"]))  # type: ignore[arg-type]
         self.pages, self.log, self.fail = pages, log, fail or {}
         self.cancelled: list[int] = []
         self._slim = self._logged_slim  # type: ignore[assignment]
@@ -106,7 +113,7 @@ class Paged(inf.Informer):
             raise self.fail[n]
         more = {"continue": str(n + 1)} if n + 1 < self.pages else {}
         return {"kind": "ScimGroupList", "metadata": {"resourceVersion": f"rv{n}", **more},
-                "items": [{"metadata": {"name": f"p{n}"}}]}  # fmt: skip
+                "items": [{"metadata": {"name": f"p{n}", "resourceVersion": f"{n + 1}"}}]}  # fmt: skip
 
 
 def test_the_next_page_is_asked_for_before_this_one_is_cached() -> None:
@@ -146,3 +153,29 @@ def test_slim_keeps_a_one_key_member_without_value_as_it_is() -> None:
     odd = {"display": "no value"}
     b = slim({"metadata": {"name": "b"}, "spec": {"members": [{"value": "u1"}, odd]}})
     assert b["spec"]["members"] == [{"value": "u1"}, odd] and b["spec"]["members"][1] is odd
+
+
+@pytest.mark.parametrize(
+    ("cached", "reused"),
+    [
+        ({"metadata": {"name": "p0", "resourceVersion": "1"}}, True),  # the listed version
+        ({"metadata": {"name": "p0", "resourceVersion": "0"}}, False),  # an older one
+        ({"metadata": {"name": "p0"}}, False),  # no version to compare
+        (None, False),  # not cached
+    ],
+)
+def test_a_relist_keeps_the_sinks_copy_of_an_object_at_the_listed_version(
+    cached: dict[str, Any] | None, reused: bool
+) -> None:
+    """After ``410 Gone`` the list holds the sink's object itself, not a second decoded copy,
+    when nothing changed it; the first list never asks (the sink is empty then)."""
+    log: list[str] = []
+    informer = Paged(2, log, kept={"p0": cached} if cached is not None else {})
+    asyncio.run(informer._list())
+    assert [line for line in log if line.startswith("slim")] == ["slim p0", "slim p1"]
+    log.clear()
+    asyncio.run(informer._list())
+    assert [line for line in log if line.startswith("slim")] == ([] if reused else ["slim p0"]) + ["slim p1"]
+    first = informer._sink.objects[0]  # type: ignore[attr-defined]
+    assert (first is cached) is reused and first["metadata"]["name"] == "p0"
+    assert informer.lists == 2

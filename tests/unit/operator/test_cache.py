@@ -353,3 +353,35 @@ def test_a_relist_queues_only_what_it_changed() -> None:
     rec.clear()
     cache.replace_all(c.USER_PLURAL, [at(obj("u1"), "1")])
     assert rec.groups == rec.users == []
+
+
+def shard(name: str, group_name: str, *members: str) -> dict[str, Any]:
+    return obj(name, spec={"group": group_name, "members": [{"value": m} for m in members]})
+
+
+@pytest.mark.parametrize(
+    ("kind", "cached", "asked"),
+    [
+        (c.WORKSPACE_PLURAL, obj("ws"), obj("ws")),
+        (c.USER_PLURAL, obj("u1"), obj("u1")),
+        (c.GROUP_PLURAL, group("g1", "u1"), group("g1")),
+        (c.SHARD_PLURAL, shard("g1-1", "g1", "u1"), shard("g1-1", "g1")),
+        (BINDINGS, binding("b1", "g1"), binding("b1", "g1")),
+    ],
+)
+def test_kept_is_the_cached_object_under_a_listed_objects_key(
+    kind: str, cached: dict[str, Any], asked: dict[str, Any]
+) -> None:
+    """What a relist may keep instead of its fresh decode (the informer compares versions)."""
+    cache = ready_cache(Recorder(), **{kind: [cached]})
+    assert cache.kept(kind, asked) is cached
+    other = {**asked, "metadata": {**asked["metadata"], "namespace": "elsewhere"}}
+    assert cache.kept(kind, other) is None
+    assert (
+        "elsewhere" not in cache.workspaces and ("elsewhere", "g1") not in cache.shards
+    )  # looked up, not made
+
+
+def test_namespaces_are_never_kept_they_are_cached_as_labels() -> None:
+    cache = ready_cache(Recorder(), **{NAMESPACES: [{"metadata": {"name": "ns", "labels": {"a": "b"}}}]})
+    assert cache.kept(NAMESPACES, {"metadata": {"name": "ns"}}) is None
