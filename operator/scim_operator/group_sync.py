@@ -22,11 +22,11 @@ from . import metrics
 from .cache import ClusterCache, GroupKey
 from .conditions import same_conditions, set_condition
 from .events import EventPoster
-from .leader import Leadership, NotLeader
+from .leader import Leadership, NotLeader, refused
 from .planning import plan_cached_group
 from .rbac import UNRESOLVED_SAMPLE, Plan, binding_differs, needs_finalizer
 from .settings import OperatorSettings
-from .workqueue import PARK, Result
+from .workqueue import Result
 
 log = logging.getLogger(__name__)
 #: When the API server refused a binding (no ``bind`` on that role): look again this much later.
@@ -74,14 +74,14 @@ class GroupSync:
         the cache's first full list) queues every group again. A leader whose renewal is
         overdue parks it: the renewal of the same term queues it again."""
         if not (self.cache.ready and self.leader.is_leader()):
-            return PARK if self.cache.ready and self.leader.lapsed() else None
+            return refused(self.leader) if self.cache.ready else None
         started = time.monotonic()
         try:
             result = await self._reconcile(key)
             metrics.RECONCILED_OK.inc()
             return result
         except NotLeader:
-            return PARK if self.leader.lapsed() else None
+            return refused(self.leader)
         except Exception:
             metrics.RECONCILE_FAILED.inc()
             raise

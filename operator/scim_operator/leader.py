@@ -21,6 +21,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from scim_core.kube import NOT_FOUND
 
 from . import lease, metrics
+from .workqueue import PARK, Result
 
 log = logging.getLogger(__name__)
 CONFLICT = 409
@@ -221,6 +222,13 @@ class Leadership(Protocol):
     def is_leader(self) -> bool: ...
     def lapsed(self) -> bool: ...
     def check(self) -> None: ...
+
+
+def refused(leader: Leadership) -> Result:
+    """What a reconcile turned away for want of the lead returns to its queue: ``PARK`` while
+    the lead has lapsed (a renewal of the same term queues the key again), else nothing (a
+    standby drops it: a takeover queues every key again)."""
+    return PARK if leader.lapsed() else None
 
 
 class AlwaysLeader:

@@ -13,8 +13,8 @@ from scim_core.kube import patch_status
 
 from .cache import ClusterCache
 from .conditions import same_conditions, set_condition
-from .leader import Leadership, NotLeader
-from .workqueue import PARK, Result
+from .leader import Leadership, NotLeader, refused
+from .workqueue import Result
 
 UserKey = tuple[str, str]
 
@@ -36,7 +36,7 @@ class UserSync:
         """One user; dropped on a standby or before the cache is complete (both re-queue all),
         parked by a leader whose renewal is overdue (as ``GroupSync.reconcile``)."""
         if not (self.cache.ready and self.leader.is_leader()):
-            return PARK if self.cache.ready and self.leader.lapsed() else None
+            return refused(self.leader) if self.cache.ready else None
         if self.hold is not None:
             await self.hold()
         user = self.cache.users.get(key)
@@ -65,6 +65,6 @@ class UserSync:
         try:
             self.leader.check()
         except NotLeader:
-            return PARK if self.leader.lapsed() else None
+            return refused(self.leader)
         await patch_status(self.api, c.USER_PLURAL, key[0], key[1], patch)
         return None

@@ -32,8 +32,8 @@ from . import metrics
 from .cache import ClusterCache
 from .conditions import same_conditions, set_condition
 from .events import EventPoster
-from .leader import Leadership, NotLeader
-from .workqueue import PARK, Result
+from .leader import Leadership, NotLeader, refused
+from .workqueue import Result
 from .workspace_health import (
     DEFAULT_IDP_SILENCE,
     idp_activity,
@@ -72,7 +72,7 @@ class WorkspaceSync:
 
     async def reconcile(self, key: WorkspaceKey) -> Result:
         if not self.leader.is_leader():  # a takeover queues every workspace again; a lapse parks
-            return PARK if self.leader.lapsed() else None
+            return refused(self.leader)
         namespace, name = key
         try:
             workspace = await client.CustomObjectsApi(self.api).get_namespaced_custom_object(
@@ -91,7 +91,7 @@ class WorkspaceSync:
             await self._drop_finalizer(workspace)
             return await self._reconcile(workspace)
         except NotLeader:
-            return PARK if self.leader.lapsed() else None
+            return refused(self.leader)
 
     async def _drop_finalizer(self, workspace: dict[str, Any]) -> None:
         """Remove the finalizer earlier releases put on every workspace (see the module doc)."""

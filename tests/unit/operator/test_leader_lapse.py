@@ -14,7 +14,7 @@ import pytest
 from scim_operator import lease
 from scim_operator.cache import ClusterCache
 from scim_operator.group_sync import GroupSync
-from scim_operator.leader import LeaderElector
+from scim_operator.leader import LeaderElector, refused
 from scim_operator.workqueue import PARK, Result
 
 WALL = datetime(2026, 1, 2, tzinfo=UTC)
@@ -120,3 +120,24 @@ def test_a_lapsed_leader_parks_a_group_a_standby_drops_it(led: bool, retry: Resu
     now[0] = 11.0
     sync = GroupSync(cast(Any, None), cast(Any, None), cache, elector)
     assert asyncio.run(sync.reconcile(("ns", "g"))) == retry
+
+
+class _Stance:
+    def __init__(self, lapsed: bool) -> None:
+        self._lapsed = lapsed
+
+    def is_leader(self) -> bool:
+        return False
+
+    def lapsed(self) -> bool:
+        return self._lapsed
+
+    def check(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(("lapsed", "result"), [(True, PARK), (False, None)])
+def test_a_key_turned_away_is_parked_during_a_lapse_and_dropped_on_a_standby(
+    lapsed: bool, result: Result
+) -> None:
+    assert refused(_Stance(lapsed)) is result
