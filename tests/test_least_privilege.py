@@ -147,13 +147,26 @@ class OperatorProcess:
             env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
         )  # fmt: skip
 
-    def metric(self, name: str) -> float:
+    def _exposition(self) -> str | None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics}/metrics", timeout=2) as r:
-                text = r.read().decode()
+                text: str = r.read().decode()
+                return text
         except OSError:
-            return -1.0  # not serving yet
+            return None  # not serving yet
+
+    def metric(self, name: str) -> float:
+        """Summed over its labels (0 for a labelled metric with no series yet); -1 while the
+        endpoint does not answer."""
+        text = self._exposition()
+        if text is None:
+            return -1.0
         return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+    def exposes(self, name: str) -> bool:
+        """Whether a sample of ``name`` is served: a check that it is 0 means something only then."""
+        text = self._exposition() or ""
+        return any(line.startswith((name + " ", name + "{")) for line in text.splitlines())
 
     def live(self) -> bool:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness}/healthz", timeout=2) as r:

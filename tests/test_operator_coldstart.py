@@ -111,6 +111,9 @@ def test_a_cold_start_over_a_reconciled_namespace_writes_nothing(
     )
     try:
         eventually(lambda: holder(kube) == "second", timeout=60)
+        assert second.exposes("scim_operator_queue_depth") and second.exposes(
+            "scim_operator_user_queue_depth"
+        )
         eventually(
             lambda: (
                 second.metric("scim_operator_reconciles_total") >= groups
