@@ -25,6 +25,13 @@ from .resources import (
 )
 
 _DROP = {"title", "additionalProperties", "$defs", "examples"}
+#: Every status is one field to the API server's field manager: the operator alone writes it
+#: (merge patches of the status subresource, whose merging this does not change), so nobody
+#: needs ownership of its parts, and tracking them was half of a group's managedFields (one
+#: entry per condition key and field: 27 of a reconciled group's 59 JSON objects, each a map
+#: the API server decodes and keeps in its watch cache; docs/operator.md, "What the API server
+#: keeps of our objects").
+ATOMIC = {"x-kubernetes-map-type": "atomic"}
 
 
 def _structural(node: Any, defs: dict[str, Any]) -> Any:
@@ -119,7 +126,7 @@ def _crd(
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
                                 "spec": model_schema(spec),
-                                "status": model_schema(status),
+                                "status": {**model_schema(status), **ATOMIC},
                             },
                         }
                     },
