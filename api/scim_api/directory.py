@@ -118,8 +118,7 @@ class Table:
                 if value is not None:
                     _add(index, str(value).lower(), oid)
         if self.track_members:
-            for oid, obj in by_id.items():
-                self.member_of.move(oid, NO_MEMBERS, member_values(obj))
+            self.member_of.fill((oid, member_values(obj)) for oid, obj in by_id.items())
 
     def forget(self, oid: str, resource_version: int) -> None:
         """Our own delete: drop it now and ignore any older event still on its way."""

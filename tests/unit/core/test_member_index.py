@@ -107,3 +107,29 @@ def test_one_object_at_a_time() -> None:
 )
 def test_member_values(obj: dict[str, Any] | None, values: set[str]) -> None:
     assert member_values(obj) == values
+
+
+@pytest.mark.parametrize(
+    "groups",
+    [
+        [],
+        [("g", set())],
+        [("g", {"u", "v"}), ("h", {"u"}), ("i", set()), ("j", {"w", "u"})],
+        [(f"g{i}", {f"u{(i * 3 + k) % 7}" for k in range(3)}) for i in range(20)],
+    ],
+)
+def test_fill_is_a_move_of_each_group_from_no_members(groups: list[tuple[str, set[str]]]) -> None:
+    moved, filled = MemberIndex(), MemberIndex()
+    for group, values in groups:
+        moved.move(group, NO_MEMBERS, values)
+    filled.fill(groups)
+    assert filled == moved
+    assert filled.move("g", {"u"}, NO_MEMBERS) == moved.move("g", {"u"}, NO_MEMBERS)  # and it moves on alike
+
+
+def test_fill_needs_an_empty_index() -> None:
+    index = MemberIndex()
+    index.move("g", NO_MEMBERS, {"u"})
+    with pytest.raises(ValueError, match="empty"):
+        index.fill([("h", {"v"})])
+    assert index == {"u": {"g": 1}}
