@@ -11,8 +11,13 @@ BENCH_PER_GROUP members out of BENCH_USERS users seeded straight into the API se
     p50/p99 of ``displayName eq`` and of a page of 100 groups without members, one client.
     BENCH_PYSPY=1 records the start of the first one with py-spy into /tmp.
 
-``python -m bench.startup [inproc|api]...`` (default: both). Prints the load average with
-each figure; writes bench/results/startup.json.
+``BENCH_DATA`` holding ``make bench-scale``'s seed (its ``bench-seeded.json``) is reused as it
+is: bench-scale's namespace, token and kube-apiserver flags, every kind listed once first
+(``_warm``). Each ``api`` start also prints the CPU the API and kube-apiserver used in each
+second until ready (who waits on whom); BENCH_PYSPY_IDLE=1 adds py-spy's ``--idle``.
+
+``python -m bench.startup [raw|inproc|api]...`` (default: inproc api). Prints the load average
+with each figure; writes bench/results/startup.json.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +48,6 @@ from .common import (
     rss_mb,
     save,
     start_process,
-    wait_http,
     workspace_with_token,
 )
 
@@ -53,6 +58,12 @@ DATA = Path(os.environ.get("BENCH_DATA", f"/tmp/scim-startup-{GROUPS}-{USERS}-{P
 SOURCES = os.environ.get("BENCH_SOURCES", ".").split(":")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 PYSPY = os.environ.get("BENCH_PYSPY", "0") == "1"
+#: py-spy also samples the threads while they wait (``--idle``): where the start waits.
+PYSPY_IDLE = os.environ.get("BENCH_PYSPY_IDLE", "0") == "1"
+#: ``BENCH_DATA`` holds ``make bench-scale``'s seed (``bench-seeded.json``, its namespace and
+#: sizes, reconciled by an operator): reused as it is, every kind listed once first (``_warm``)
+#: so kube-apiserver's watch caches are built, as bench-scale does before it starts the API.
+SCALE_SEED = (DATA / "bench-seeded.json").exists()
 NS = "bench"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,14 +77,32 @@ def _user(i: int) -> dict[str, Any]:
             "spec": {"userName": f"user{i:06d}@example.com"}}  # fmt: skip
 
 
+def _display(i: int) -> str:
+    """Group i's displayName (bench-scale's seed names the first tenth, the mapped ones, Team)."""
+    return f"{'Team' if SCALE_SEED and i < GROUPS // 10 else 'Group'} {i:06d}"
+
+
 def _group(i: int) -> dict[str, Any]:
     return {"apiVersion": c.API_VERSION, "kind": c.GROUP_KIND, "metadata": {"name": f"grp-{i:06d}"},
-            "spec": {"displayName": f"Group {i:06d}", "externalId": f"ext-{i}",
+            "spec": {"displayName": _display(i), "externalId": f"ext-{i}",
                      "members": [{"value": f"usr-{(i * PER_GROUP + k) % USERS:06d}"} for k in range(PER_GROUP)]}}  # fmt: skip
 
 
 def seed(cp: ControlPlane) -> str:
     """The workspace's token; objects created once per data directory."""
+    if SCALE_SEED:
+        from kubernetes import config
+
+        from .common import operator_token
+        from .scale import _warm
+
+        token = operator_token(config.new_client_from_config(config_file=str(cp.kubeconfig)), NS)
+        print(
+            f"bench-scale's seed in {DATA}: every kind listed once in {_warm(cp)}s, load {loadavg()}",
+            flush=True,
+        )
+        time.sleep(10)
+        return token
     marker = DATA / "seeded"
     if marker.exists():
         return marker.read_text()
@@ -176,6 +205,30 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _wait_ready(url: str, pid: int, server: int, timeout: float = 1200.0) -> list[tuple[int, int]]:
+    """Wait until ``url`` answers 200; the CPU the API (``pid``) and kube-apiserver
+    (``server``) used in each second meanwhile, in percent of a core: whether the API works
+    flat out (its own work bounds the start) or waits on the API server."""
+    deadline = time.monotonic() + timeout
+    timeline: list[tuple[int, int]] = []
+    mark, api0, server0 = time.monotonic(), cpu_s(pid), cpu_s(server)
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return timeline
+        except OSError:
+            pass
+        time.sleep(0.1)
+        if (now := time.monotonic()) - mark >= 1.0:
+            api1, server1 = cpu_s(pid), cpu_s(server)
+            timeline.append(
+                (round(100 * (api1 - api0) / (now - mark)), round(100 * (server1 - server0) / (now - mark)))
+            )
+            mark, api0, server0 = now, api1, server1
+    raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
 def _q(value: str) -> str:
     return urllib.parse.quote(value, safe="")
 
@@ -192,23 +245,37 @@ def api_once(cp: ControlPlane, token: str, source: str, profile: bool) -> dict[s
     svg = Path(f"/tmp/startup-{src.name}-{GROUPS}.speedscope.json")
     if profile:
         spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-        cmd = [spy, "record", "-f", "speedscope", "-o", str(svg), "-r", "200", "--", *cmd]
+        cmd = [
+            spy,
+            "record",
+            "-f",
+            "speedscope",
+            "-o",
+            str(svg),
+            "-r",
+            "200",
+            *(["--idle"] if PYSPY_IDLE else []),
+            "--",
+            *cmd,
+        ]
     load0 = loadavg()
     server0 = cpu_s(cp.pid("kube-apiserver"))
     t0 = time.monotonic()
     log = Path(f"/tmp/startup-api-{port}.log")
     proc = start_process(cmd, env, log)
     try:
-        wait_http(f"http://127.0.0.1:{port}/readyz", timeout=1200)
+        pid = proc.pid
+        if profile:  # the API is py-spy's child
+            time.sleep(0.5)
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            pid = int(children[0]) if children else pid
+        timeline = _wait_ready(f"http://127.0.0.1:{port}/readyz", pid, cp.pid("kube-apiserver"))
         out: dict[str, Any] = {
             "source": source,
             "ready_s": round(time.monotonic() - t0, 2),
             "load": f"{load0} -> {loadavg()}",
+            "cpu_percent_per_second": timeline,
         }
-        pid = proc.pid
-        if profile:  # the API is py-spy's child
-            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-            pid = int(children[0]) if children else pid
         out["cpu_s"] = round(cpu_s(pid), 2)
         out["apiserver_cpu_s"] = round(cpu_s(cp.pid("kube-apiserver")) - server0, 2)
         out["rss_mb"] = round(rss_mb(pid), 1)
@@ -218,7 +285,7 @@ def api_once(cp: ControlPlane, token: str, source: str, profile: bool) -> dict[s
         base = f"http://127.0.0.1:{port}{c.SCIM_BASE_PATH}"
         auth = {"Authorization": f"Bearer {token}"}
         rng = random.Random(3)
-        filters = [f"{base}/Groups?filter=" + _q(f'displayName eq "Group {i:06d}"') + "&excludedAttributes=members"
+        filters = [f"{base}/Groups?filter=" + _q(f'displayName eq "{_display(i)}"') + "&excludedAttributes=members"
                    for i in (rng.randrange(GROUPS) for _ in range(500))]  # fmt: skip
         pages = [f"{base}/Groups?startIndex={1 + rng.randrange(max(1, GROUPS - 100))}&count=100&excludedAttributes=members"
                  for _ in range(200)]  # fmt: skip
@@ -246,7 +313,10 @@ def main(argv: list[str]) -> None:
     modes = argv or ["inproc", "api"]
     DATA.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"groups": GROUPS, "users": USERS, "per_group": PER_GROUP}
-    with ControlPlane(data_dir=DATA) as cp:
+    flags: tuple[str, ...] = ()
+    if SCALE_SEED:
+        from .scale import APISERVER_FLAGS as flags
+    with ControlPlane(data_dir=DATA, apiserver_flags=flags) as cp:
         token = seed(cp)
         for n, mode in enumerate(modes):
             if mode.startswith("raw"):  # raw=identity: without gzip; raw=rv0: resourceVersion=0
