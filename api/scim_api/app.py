@@ -37,21 +37,26 @@ log = logging.getLogger(__name__)
 ApiFactory = Callable[[], Awaitable[client.ApiClient]]
 
 
-def create_app(settings: ApiSettings | None = None, api_factory: ApiFactory | None = None) -> FastAPI:
+def create_app(
+    settings: ApiSettings | None = None, api_factory: ApiFactory | None = None, state: ApiState | None = None
+) -> FastAPI:
+    """The app over ``state``; its informers are started by the lifespan unless they already
+    run (``scim-api`` starts them before it imports this module: main.py)."""
     settings = settings or ApiSettings.from_env()
-    state = ApiState(settings)
+    state = state or ApiState(settings)
     metrics = ApiMetrics(lambda: state.informers)
     writer = TraceWriter(IdpTrace(settings.status_interval), state.directory, metrics, lambda: state.api)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if api_factory is None:
-            from scim_core.kube import api_client
+        if not state.started:
+            if api_factory is None:
+                from scim_core.kube import api_client
 
-            api = await api_client()
-        else:
-            api = await api_factory()
-        await state.start(api)
+                api = await api_client()
+            else:
+                api = await api_factory()
+            await state.start(api)
         writer.start()
         yield
         await writer.stop()

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scim_core import constants as c
+from scim_core.listing import Collected, Listing
 from scim_core.member_index import NO_MEMBERS, MemberIndex, member_values
 from scim_core.members import assemble_members, shard_order
 from scim_core.timestamps import parse_time
@@ -96,29 +97,50 @@ class Table:
             self.member_of.move(oid, NO_MEMBERS, member_values(obj))
 
     def fill(self, objects: Iterable[Obj]) -> None:
-        """Load a list into this new table: the same as ``put`` of each object in turn, but
-        the listing order is sorted once at the end and each index built in one pass (the
-        start of an API over 100,000 groups: no per-object checks a new table cannot fail)."""
+        """Load a whole list into this new table (``load`` then ``loaded``)."""
         if self.by_id:
             raise ValueError("fill needs an empty table")
+        self.load(objects)
+        self.loaded()
+
+    def load(self, objects: Iterable[Obj]) -> None:
+        """Part of a list into this table while it is being built (not served yet), one page
+        at a time as the pages arrive: what ``put`` of each object gives, but without a sorted
+        insert per object (``loaded`` sorts the ids once) and with each index added to in one
+        loop per page (the start of an API over 100,000 groups: no per-object checks a new
+        table cannot fail). A name listed twice or an object being deleted (never both in one
+        list from the API server) takes ``put``'s own path."""
         by_id = self.by_id
+        new: list[tuple[str, Obj]] = []
         for obj in objects:
             metadata = obj["metadata"]
-            if metadata.get("deletionTimestamp"):
-                continue  # being deleted (finalizer pending): gone for SCIM
             oid = metadata["name"]
-            if oid in by_id and _rv(obj) < _rv(by_id[oid]):
-                continue  # a list names each object once; if not, the newest wins, as in put
-            by_id[oid] = {k: v for k, v in obj.items() if k != "status"} if "status" in obj else obj
-        self.ids = sorted(by_id)
+            if oid in by_id or metadata.get("deletionTimestamp"):
+                self._index_new(new)  # what came before it indexed first, as ``put`` would have
+                new = []
+                self.put(obj)  # its sorted insert into ``ids`` is redone by ``loaded``
+                continue
+            if "status" in obj:  # the operator's status is never served over SCIM: not kept
+                obj = {k: v for k, v in obj.items() if k != "status"}
+            by_id[oid] = obj
+            new.append((oid, obj))
+        self._index_new(new)
+
+    def _index_new(self, new: list[tuple[str, Obj]]) -> None:
+        """Objects just added to ``by_id`` (none of them there before) added to the indexes."""
         for attr in self.indexed:
-            index = self.index[attr]
-            for oid, obj in by_id.items():
+            attr_index = self.index[attr]
+            for oid, obj in new:
                 value = (obj.get("spec") or {}).get(attr)
                 if value is not None:
-                    _add(index, str(value).lower(), oid)
+                    _add(attr_index, str(value).lower(), oid)
         if self.track_members:
-            self.member_of.fill((oid, member_values(obj)) for oid, obj in by_id.items())
+            self.member_of.fill((oid, member_values(obj)) for oid, obj in new)
+
+    def loaded(self) -> Table:
+        """The table complete: its listing order sorted once."""
+        self.ids = sorted(self.by_id)
+        return self
 
     def forget(self, oid: str, resource_version: int) -> None:
         """Our own delete: drop it now and ignore any older event still on its way."""
@@ -178,7 +200,11 @@ class Directory:
     # ------------------------------------------------------------------ sink for informers
 
     def replace_all(self, plural: str, objects: list[Obj]) -> None:
-        if plural == c.SHARD_PLURAL:
+        if plural in (c.GROUP_PLURAL, c.USER_PLURAL):
+            listing = _TablesListing(self, plural)
+            listing.add(objects)
+            listing.done()
+        elif plural == c.SHARD_PLURAL:
             for ns_shards in self.shards.values():
                 for by_name in ns_shards.values():
                     for shard in list(by_name.values()):
@@ -186,19 +212,20 @@ class Directory:
             self.shards = {}
             for obj in objects:
                 self.upsert(plural, obj)
-            return
-        if plural == c.WORKSPACE_PLURAL:
+        elif plural == c.WORKSPACE_PLURAL:
             self.workspaces = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects}
             self._rebuild_tokens()
-            return
-        by_namespace: dict[str, list[Obj]] = {}
-        for obj in objects:
-            by_namespace.setdefault(obj["metadata"]["namespace"], []).append(obj)
-        indexes = self.GROUP_INDEXES if plural == c.GROUP_PLURAL else self.USER_INDEXES
-        tables: dict[str, Table] = {}
-        for ns, listed in by_namespace.items():
-            tables[ns] = Table(indexes, track_members=plural == c.GROUP_PLURAL)
-            tables[ns].fill(listed)
+
+    def listing(self, plural: str) -> Listing:
+        """A list of ``plural`` received page by page (``Informer(listing=…)``): groups and
+        users are loaded into new tables as the pages arrive, which replace the old ones when
+        it is done; the few shards and workspaces are replaced at once."""
+        if plural in (c.GROUP_PLURAL, c.USER_PLURAL):
+            return _TablesListing(self, plural)
+        return Collected(self, plural)
+
+    def replace_tables(self, plural: str, tables: dict[str, Table]) -> None:
+        """The group or user tables, one per namespace, replaced by new complete ones."""
         if plural == c.GROUP_PLURAL:
             self.groups = tables
             for ns_shards in self.shards.values():  # shard members survive a group relist
@@ -343,3 +370,27 @@ class Directory:
 
     def user_table(self, namespace: str) -> Table:
         return self.users.get(namespace) or Table(self.USER_INDEXES)
+
+
+class _TablesListing:
+    """A list of groups or users loaded into new tables, one per namespace, page by page
+    (``Table.load``); they replace the directory's when the list is done."""
+
+    def __init__(self, directory: Directory, plural: str) -> None:
+        self._directory = directory
+        self._plural = plural
+        self._indexes = directory.GROUP_INDEXES if plural == c.GROUP_PLURAL else directory.USER_INDEXES
+        self._tables: dict[str, Table] = {}
+
+    def add(self, objects: list[Obj]) -> None:
+        by_namespace: dict[str, list[Obj]] = {}
+        for obj in objects:
+            by_namespace.setdefault(obj["metadata"]["namespace"], []).append(obj)
+        for ns, listed in by_namespace.items():
+            table = self._tables.get(ns)
+            if table is None:
+                table = self._tables[ns] = Table(self._indexes, track_members=self._plural == c.GROUP_PLURAL)
+            table.load(listed)
+
+    def done(self) -> None:
+        self._directory.replace_tables(self._plural, {ns: t.loaded() for ns, t in self._tables.items()})

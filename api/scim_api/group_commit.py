@@ -31,11 +31,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from .protocol.group_patch import GroupState
+if TYPE_CHECKING:  # the type only: scim_api.state (imported before the web stack, main.py) stays light
+    from .protocol.group_patch import GroupState
 
-Change = Callable[[GroupState], GroupState]
+Change = Callable[["GroupState"], "GroupState"]
 R = TypeVar("R")
 
 #: Most requests folded into one round: bounds the work (and the answer delay) of a round.

@@ -37,6 +37,10 @@ class ApiState:
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.settings.rate_per_second, self.settings.rate_burst)
 
+    @property
+    def started(self) -> bool:
+        return self.api is not None
+
     def not_ready(self) -> str | None:
         """Why this replica must not serve (None when it may): a cache not yet synced, or a
         watch unheard for longer than ``max_watch_staleness`` (a revoked token may then still
@@ -61,6 +65,7 @@ class ApiState:
             informer = Informer(
                 api, plural, self.directory, watch_timeout=watch_timeout, held=self.directory.holds,
                 transform=STATUS_DROPPED.get(plural), kept=self.directory.kept,
+                listing=self.directory.listing,
             )  # fmt: skip
             informer.start()
             self.informers.append(informer)

@@ -33,6 +33,7 @@ from kubernetes_asyncio import client
 from scim_core import constants as c
 
 from . import heap
+from .listing import Collected, Listing
 from .members import Member, MemberKey, shared_members, unpack_members
 
 log = logging.getLogger(__name__)
@@ -73,20 +74,24 @@ _was_enabled = True
 
 @contextlib.contextmanager
 def gc_paused(release: Callable[[], object] = heap.release) -> Iterator[None]:
-    """No cyclic garbage collection inside, while any such section is open (they nest, and
-    may span ``await``: the informers list concurrently on one thread). Decoding and caching
-    a list allocates hundreds of thousands of objects that all live on, and each time a
-    generation fills the collector walks them again: a fifth to a half of the Python time of
+    """No automatic cyclic garbage collection inside, while any such section is open (they
+    nest, and may span ``await``: the informers list concurrently on one thread). Decoding and
+    caching a list allocates hundreds of thousands of objects that all live on, and each time
+    a generation fills the collector walks them again: a fifth to a half of the Python time of
     listing 20,000 groups, for no garbage (JSON has no cycles).
 
-    When the last section closes, one full collection clears whatever cyclic garbage requests
-    left meanwhile (0.24 s of CPU over 20,000 groups + 20,000 users and the imported code),
-    then what is alive is frozen (``gc.freeze``: moved out of the collector's generations at
-    no cost; reference counting still frees it) and the collector is back as it was: it never
-    walks the cache again (a full pass over a million cached objects stops every request for a
-    fraction of a second). The price: a reference cycle among objects alive at that moment
-    that later becomes garbage (a closed connection's, for instance) is never collected; a few
-    kilobytes per list, and lists are rare (start, then only after a ``410 Gone``).
+    Instead each page ends with a collection of the young generations (``collect_young``):
+    what was allocated since the page before, this page's objects and whatever requests left
+    meanwhile, so each cached object is walked once, while the next page is on its way. When
+    the last section closes, the young generations are collected once more, then what is
+    alive is frozen (``gc.freeze``: moved out of the collector's generations at no cost;
+    reference counting still frees it) and the collector is back as it was: it never walks the
+    cache again (a full pass over a million cached objects stops every request for a fraction
+    of a second). That last collection used to be a full one, walking the whole cache with
+    kube-apiserver idle: 0.6 to 0.9 s at 100,000 groups, on the API's way to ready. The price
+    of either: a reference cycle among objects alive at the end of a page that becomes garbage
+    later is never collected (a full collection after the API's imports found 23 such objects);
+    lists are rare (start, then only after a ``410 Gone``).
 
     Last, the C heap's free pages go back to the system (``release``, ``heap.release``):
     glibc keeps freed memory below the top of its heap resident, and a list frees a lot
@@ -101,11 +106,18 @@ def gc_paused(release: Callable[[], object] = heap.release) -> Iterator[None]:
     finally:
         _pauses -= 1
         if _pauses == 0:
-            gc.collect()
+            gc.collect(1)
             gc.freeze()
             if _was_enabled:
                 gc.enable()
             release()
+
+
+def collect_young() -> None:
+    """Inside ``gc_paused``, at the end of a page: the young generations collected (see
+    there); their survivors move to the oldest, which nothing walks until the freeze."""
+    if _pauses:
+        gc.collect(1)
 
 
 class Slim:
@@ -113,10 +125,15 @@ class Slim:
     the size of the rest: 10 KB of a 15 KB group), and each distinct member entry once (a
     user in ten groups is one ``{"value": …}`` dict, not ten: 1,000,000 memberships cost
     what 100,000 users do), repeated strings once. Cached objects are therefore read-only:
-    copy before changing."""
+    copy before changing.
 
-    def __init__(self) -> None:
+    ``conditions``: intern the status's conditions' strings; off where a transform takes the
+    status over (packs it to bytes or drops it), where it was 2 s of the API's CPU for nothing
+    while listing 100,000 groups + 100,000 users (py-spy)."""
+
+    def __init__(self, conditions: bool = True) -> None:
         self._members: dict[MemberKey, Member] = {}
+        self._conditions = conditions
 
     def __call__(self, obj: dict[str, Any]) -> dict[str, Any]:
         for key in ("apiVersion", "kind"):
@@ -128,7 +145,8 @@ class Slim:
             for key in ("namespace", "creationTimestamp"):
                 if isinstance(metadata.get(key), str):
                     metadata[key] = sys.intern(metadata[key])
-        _interned_conditions(obj.get("status"))
+        if self._conditions:
+            _interned_conditions(obj.get("status"))
         spec = obj.get("spec")
         if isinstance(spec, dict):
             packed = spec.pop("packedMembers", None)
@@ -180,7 +198,10 @@ class Informer:
     keeps one. A relist (after ``410 Gone``) hands the sink that copy instead of the fresh
     decode when both are at the same resourceVersion, so the list never holds a second copy of
     what did not change: at 100,000 groups the relists after an API-server restart had grown
-    the operator by 130 MB (docs/operator.md, "Memory")."""
+    the operator by 130 MB (docs/operator.md, "Memory").
+
+    ``listing(plural)`` receives each list as it arrives (``scim_core.listing``); by default
+    the sink's ``replace_all`` gets it whole once complete."""
 
     def __init__(
         self,
@@ -194,6 +215,7 @@ class Informer:
         held: Callable[[str, dict[str, Any]], bool] = lambda _plural, _obj: False,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         kept: Callable[[str, dict[str, Any]], dict[str, Any] | None] = lambda _plural, _obj: None,
+        listing: Callable[[str], Listing] | None = None,
     ) -> None:
         self._api = api
         self._path = path or _custom_path(plural)
@@ -205,10 +227,11 @@ class Informer:
         #: event is not decoded (a packed shard is 5,000 members, decoded on the event loop)
         self._held = held
         self._kept = kept
+        self._listing: Callable[[str], Listing] = listing or (lambda plural: Collected(sink, plural))
         self._watch_timeout = max(1, watch_timeout)
         self.synced = asyncio.Event()
         self.health = WatchHealth()
-        slim = Slim()
+        slim = Slim(conditions=transform is None)
         #: what is kept of each decoded object: ``Slim``, then the transform
         self._slim: Callable[[dict[str, Any]], dict[str, Any]] = (
             slim if transform is None else lambda obj: transform(slim(obj))
@@ -257,17 +280,19 @@ class Informer:
         return result
 
     async def _list(self) -> str:
-        """Every object, page by page, handed to the sink at once; the list's resourceVersion.
+        """Every object, page by page, into the sink's listing; the list's resourceVersion.
 
         The next page is asked for before this one is slimmed, so the API server encodes it
         while this process works on this one (two processes, two cores: the start of an API
-        over 100,000 groups took the sum of both); a page is slimmed in chunks, so requests
-        (``/readyz``, other informers' pages) are served in between."""
+        over 100,000 groups took the sum of both); a page is slimmed and handed on in chunks,
+        so requests (``/readyz``, other informers' pages) are served in between, and each
+        page's young objects are collected once it is done (``collect_young``)."""
         with gc_paused():
             return await self._list_paused()
 
     async def _list_paused(self) -> str:
-        items: list[dict[str, Any]] = []
+        listing = self._listing(self._plural)
+        count = 0
         started = time.monotonic()
         pending = asyncio.ensure_future(self._page(None))
         try:
@@ -281,6 +306,7 @@ class Informer:
                 listed = result.get("items") or []
                 for start in range(0, len(listed), SLIM_CHUNK):
                     await asyncio.sleep(0)  # the next page's request goes out; others are served
+                    items: list[dict[str, Any]] = []
                     for item in listed[start : start + SLIM_CHUNK]:
                         unchanged = self._unchanged(item) if self.lists else None
                         if unchanged is not None:
@@ -288,6 +314,10 @@ class Informer:
                             continue
                         item.setdefault("kind", kind)  # list items carry no kind; the watch's objects do
                         items.append(self._slim(item))
+                    listing.add(items)
+                    count += len(items)
+                del listed, result["items"]  # freed now: not walked by the collection below
+                collect_young()
                 if token is None:
                     break
         finally:
@@ -296,10 +326,8 @@ class Informer:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await pending
         self.lists += 1
-        self._sink.replace_all(self._plural, items)
-        log.info(
-            "informer %s: listed %d objects in %.2fs", self._plural, len(items), time.monotonic() - started
-        )
+        listing.done()
+        log.info("informer %s: listed %d objects in %.2fs", self._plural, count, time.monotonic() - started)
         rv: str = result["metadata"]["resourceVersion"]
         return rv
 

@@ -69,12 +69,11 @@ class MemberIndex(dict[str, dict[str, int]]):
         return joined, left
 
     def fill(self, groups: Iterable[tuple[str, Set[str]]]) -> None:
-        """An empty index loaded with each group's members, one object per group: what
-        :meth:`move` of each from :data:`NO_MEMBERS` gives, in one loop over all members
-        and without the gained lists (100,000 groups of 10 members: the end of the API's
-        first list, before it is ready)."""
-        if self:
-            raise ValueError("fill needs an empty index")
+        """Groups the index does not hold yet loaded with their members, one object per
+        group: what :meth:`move` of each from :data:`NO_MEMBERS` gives, in one loop over all
+        members and without the gained lists (a list of 100,000 groups of 10, a page at a
+        time as it arrives, before the API is ready). Only the caller knows a group is new
+        (the index is by member): a table being built from a list (``Table.load``)."""
         get = self.get
         for group, values in groups:
             for value in values:

@@ -1,5 +1,6 @@
-"""A list loaded into the directory at once (``Table.fill``, ``Directory.replace_all``) ends
-exactly as putting each object in turn would: the API's start takes the bulk path."""
+"""A list loaded into the directory at once (``Table.fill``, ``Directory.replace_all``) or
+page by page as it arrives (``Table.load``, ``Directory.listing``) ends exactly as putting
+each object in turn would: the API's start takes the bulk path."""
 
 from __future__ import annotations
 
@@ -61,6 +62,48 @@ def test_fill_ends_as_putting_each_object_in_turn(objects: list[dict[str, Any]])
     assert _state(filled) == _state(one_by_one)
     assert filled.ids == sorted(filled.by_id)
     assert all("status" not in o for o in filled.by_id.values())
+
+
+@pytest.mark.parametrize("page", [1, 2, 3, 1000])
+@pytest.mark.parametrize("objects", LISTS.values(), ids=LISTS.keys())
+def test_a_table_loaded_page_by_page_ends_as_putting_each_object_in_turn(
+    objects: list[dict[str, Any]], page: int
+) -> None:
+    one_by_one = Table(Directory.GROUP_INDEXES, track_members=True)
+    for obj in objects:
+        one_by_one.put(obj)
+    loaded = Table(Directory.GROUP_INDEXES, track_members=True)
+    for start in range(0, len(objects), page):
+        loaded.load(objects[start : start + page])
+    assert _state(loaded.loaded()) == _state(one_by_one)
+
+
+def test_a_listing_is_seen_only_when_done_and_one_never_done_changes_nothing() -> None:
+    d = Directory()
+    d.replace_all(c.GROUP_PLURAL, [_group("g0", "Old", "u0")])
+    listing = d.listing(c.GROUP_PLURAL)
+    listing.add([_group("g1", "Ops", "u1")])
+    listing.add([_group("g2", "Dev", "u1"), {**_group("g3", "Other", "u2"), "metadata": {
+        "namespace": "other", "name": "g3", "resourceVersion": "1"}}])  # fmt: skip
+    assert d.group_table("ns").ids == ["g0"] and d.group_table("other").ids == []
+    listing.done()
+    assert d.group_table("ns").ids == ["g1", "g2"] and d.group_table("other").ids == ["g3"]
+    assert set(d.group_table("ns").member_of["u1"]) == {"g1", "g2"}
+    abandoned = d.listing(c.GROUP_PLURAL)  # a list that failed half-way
+    abandoned.add([_group("g9", "Half")])
+    assert d.group_table("ns").ids == ["g1", "g2"]
+
+
+@pytest.mark.parametrize("plural", [c.SHARD_PLURAL, c.WORKSPACE_PLURAL])
+def test_the_few_shards_and_workspaces_are_replaced_at_once_when_the_listing_is_done(plural: str) -> None:
+    d = Directory()
+    obj = {"metadata": {"namespace": "a", "name": "x-1", "resourceVersion": "3"},
+           "spec": {"group": "x", "members": [{"value": "s1"}]}}  # fmt: skip
+    listing = d.listing(plural)
+    listing.add([obj])
+    assert d.kept(plural, obj) is None
+    listing.done()
+    assert d.kept(plural, obj) is obj
 
 
 def test_a_filled_table_takes_events_like_any_other() -> None:

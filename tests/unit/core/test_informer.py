@@ -38,6 +38,14 @@ def test_slim_drops_managed_fields_and_shares_equal_members() -> None:
     assert a["metadata"]["namespace"] is b["metadata"]["namespace"]
 
 
+def test_slim_leaves_the_conditions_to_a_transform_that_takes_the_status_over() -> None:
+    slim = Slim(conditions=False)
+    a, b = slim(_group("a")), slim(_group("b"))
+    assert a["status"] == b["status"]
+    assert a["status"]["conditions"][0]["message"] is not b["status"]["conditions"][0]["message"]
+    assert "managedFields" not in a["metadata"] and a["metadata"]["namespace"] is b["metadata"]["namespace"]
+
+
 @pytest.mark.parametrize(
     "obj",
     [

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from scim_core import informer as inf
+from scim_core.listing import Listing
 
 
 class Cyclic:
@@ -90,9 +92,16 @@ class Paged(inf.Informer):
         log: list[str],
         fail: dict[int, Exception] | None = None,
         kept: dict[str, dict[str, Any]] | None = None,
+        listing: Callable[[str], Listing] | None = None,
     ) -> None:
         found = kept or {}
-        super().__init__(None, "scimgroups", Sink(log), kept=lambda _p, o: found.get(o["metadata"]["name"]))  # type: ignore[arg-type]
+        super().__init__(
+            None,  # type: ignore[arg-type]
+            "scimgroups",
+            Sink(log),
+            kept=lambda _p, o: found.get(o["metadata"]["name"]),
+            listing=listing,
+        )
         self.pages, self.log, self.fail = pages, log, fail or {}
         self.cancelled: list[int] = []
         self._slim = self._logged_slim  # type: ignore[assignment]
@@ -123,6 +132,60 @@ def test_the_next_page_is_asked_for_before_this_one_is_cached() -> None:
     assert log == ["ask 0", "ask 1", "slim p0", "ask 2", "slim p1", "slim p2", "replace 3"]
     assert informer.lists == 1 and informer.health.silent_for() < 60
     assert [o["kind"] for o in informer._sink.objects] == ["ScimGroup"] * 3  # type: ignore[attr-defined]
+
+
+class Logged:
+    """A sink's listing that logs what it is handed."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def add(self, objects: list[dict[str, Any]]) -> None:
+        self.log.append("add " + " ".join(o["metadata"]["name"] for o in objects))
+
+    def done(self) -> None:
+        self.log.append("done")
+
+
+def test_each_page_goes_to_the_sinks_listing_as_it_arrives() -> None:
+    log: list[str] = []
+    informer = Paged(3, log, listing=lambda plural: Logged(log))
+    assert asyncio.run(informer._list()) == "rv2"
+    assert log == [
+        "ask 0",
+        "ask 1",
+        "slim p0",
+        "add p0",
+        "ask 2",
+        "slim p1",
+        "add p1",
+        "slim p2",
+        "add p2",
+        "done",
+    ]
+
+
+def test_a_pages_young_garbage_is_collected_when_the_page_is_done() -> None:
+    """The collector stays off during the list, but the cycles a page left behind are gone
+    before the next page is cached, not all at the end of the list."""
+    left: list[weakref.ref[Cyclic]] = []
+    alive_at: list[list[bool]] = []
+
+    class Littering(Paged):
+        def _logged_slim(self, obj: dict[str, Any]) -> dict[str, Any]:
+            alive_at.append([ref() is not None for ref in left])
+            left.append(weakref.ref(Cyclic([])))
+            return obj
+
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        asyncio.run(Littering(3, [])._list())
+        assert alive_at == [[], [False], [False, False]]
+        assert all(ref() is None for ref in left) and gc.isenabled()
+    finally:
+        gc.unfreeze()  # this test process's objects back in the collector's generations
+        (gc.enable if was else gc.disable)()
 
 
 @pytest.mark.parametrize("error", [inf._Gone(), RuntimeError("list: HTTP 500")])

@@ -127,9 +127,13 @@ def test_fill_is_a_move_of_each_group_from_no_members(groups: list[tuple[str, se
     assert filled.move("g", {"u"}, NO_MEMBERS) == moved.move("g", {"u"}, NO_MEMBERS)  # and it moves on alike
 
 
-def test_fill_needs_an_empty_index() -> None:
-    index = MemberIndex()
-    index.move("g", NO_MEMBERS, {"u"})
-    with pytest.raises(ValueError, match="empty"):
-        index.fill([("h", {"v"})])
-    assert index == {"u": {"g": 1}}
+def test_fill_adds_new_groups_to_an_index_that_holds_others() -> None:
+    """A table built page by page fills its index once per page: each page's groups are new
+    to it, the earlier pages' are not touched."""
+    moved, filled = MemberIndex(), MemberIndex()
+    pages = [[("g", {"u", "v"}), ("h", set())], [("i", {"u"})], [("j", {"w", "v"}), ("k", {"u"})]]
+    for page in pages:
+        for group, values in page:
+            moved.move(group, NO_MEMBERS, values)
+        filled.fill(page)
+        assert filled == moved
