@@ -454,7 +454,8 @@ def _operator_figures(cp: ControlPlane, token: str) -> dict[str, Any]:
               f"(its Synced condition, after the bench's SCIM reads) {len(workspace)}", flush=True)  # fmt: skip
         api, api_port = _start_api(cp, LOGS / "bench-scale-api-2.log")
         wait_http(f"http://127.0.0.1:{api_port}/readyz", timeout=600)
-        figures["recovery"] = [_recovery(cp, f"http://127.0.0.1:{api_port}{c.SCIM_BASE_PATH}", token, n)
+        logs = (LOGS / "bench-scale-operator-2.log", LOGS / "bench-scale-api-2.log")
+        figures["recovery"] = [_recovery(cp, f"http://127.0.0.1:{api_port}{c.SCIM_BASE_PATH}", token, n, logs)
                                for n in range(RESTARTS)]  # fmt: skip
         figures["rss_mb_end"] = round(rss_mb(op.pid), 1)
     finally:
@@ -510,10 +511,18 @@ def _watch_served(cp: ControlPlane) -> float:
         time.sleep(0.05)
 
 
-def _recovery(cp: ControlPlane, base: str, token: str, n: int) -> dict[str, Any]:
+def _relists_logged(logs: tuple[Path, ...]) -> dict[str, int]:
+    """Lists of groups and of users each process has logged as complete so far."""
+    return {f"{log.name} {plural}": log.read_text(errors="replace").count(f"informer {plural}: listed ")
+            for log in logs for plural in (c.GROUP_PLURAL, c.USER_PLURAL)}  # fmt: skip
+
+
+def _recovery(cp: ControlPlane, base: str, token: str, n: int, logs: tuple[Path, ...]) -> dict[str, Any]:
     """Restart the API server; from the moment it answers again: the first SCIM write the API
     accepts, and the RoleBinding showing the member that write added. Complete lists per
-    client and resource during the whole restart, from the audit log."""
+    client and resource during the whole restart, from the audit log. The round ends when
+    the operator and the API (``logs``) have each listed groups and users again, or after
+    ten minutes: a next restart must not cut a relist of this one short."""
     group = f"grp-{n:06d}"  # mapped groups come first
     members = _members(cp, group)  # as stored now: a kept seed carries earlier runs' additions
     pick = next(
@@ -524,6 +533,7 @@ def _recovery(cp: ControlPlane, base: str, token: str, n: int) -> dict[str, Any]
     user = f"usr-{pick:06d}"
     agents = {"operator": "scim-operator", "api": "OpenAPI-Generator"}
     lists_before = {k: _lists(cp, a) for k, a in agents.items()}
+    relisted_before = _relists_logged(logs)
     cp.restart_apiserver(2.0)
     answered = time.monotonic()
     watch: dict[str, float] = {}
@@ -540,6 +550,12 @@ def _recovery(cp: ControlPlane, base: str, token: str, n: int) -> dict[str, Any]
         time.sleep(0.02)
     bound = time.monotonic() - answered
     watcher.join()
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and any(
+        count <= relisted_before.get(key, 0) for key, count in _relists_logged(logs).items()
+    ):
+        time.sleep(1)
+    relisted = time.monotonic() - answered
     time.sleep(5)
     relists: dict[str, dict[str, int]] = {}
     for k, a in agents.items():
@@ -548,11 +564,12 @@ def _recovery(cp: ControlPlane, base: str, token: str, n: int) -> dict[str, Any]
             p: after[p] - lists_before[k].get(p, 0) for p in after if after[p] != lists_before[k].get(p, 0)
         }
     out = {"write_accepted_s": round(accepted, 2), "binding_s": round(bound, 2), "watch_served_s": watch["s"],
-           "binding_after_watch_s": round(bound - watch["s"], 2), "lists": relists,
+           "binding_after_watch_s": round(bound - watch["s"], 2), "relisted_s": round(relisted, 1), "lists": relists,
            "max_lists_per_informer": max([v for r in relists.values() for v in r.values()] or [0])}  # fmt: skip
     print(f"API server restart {n + 1}: write accepted {out['write_accepted_s']}s and RoleBinding right "
           f"{out['binding_s']}s after it answered (it served a watch of the groups again after "
-          f"{out['watch_served_s']}s); complete lists: {relists}", flush=True)  # fmt: skip
+          f"{out['watch_served_s']}s; groups and users listed again by both after {out['relisted_s']}s); "
+          f"complete lists: {relists}", flush=True)  # fmt: skip
     return out
 
 

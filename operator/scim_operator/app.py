@@ -49,17 +49,18 @@ EVENTS_GRACE_SECONDS = 2.0
 def cluster_informers(api: client.ApiClient, cache: ClusterCache) -> list[Informer]:
     """Everything the cache holds: our four kinds, namespace labels, managed RoleBindings.
     A user's and a group's status is kept packed (read only by its own reconcile:
-    ``scim_core.cached_status``); a relist keeps the cached copy of what did not change."""
+    ``scim_core.cached_status``); a relist keeps the cached copy of what did not change and
+    lands its changes page by page (``ClusterCache.listing``)."""
     managed = f"{c.MANAGED_BY_LABEL}={c.MANAGED_BY_VALUE}"
-    kept = cache.kept
+    kept, listing = cache.kept, cache.listing
     return [
-        Informer(api, c.WORKSPACE_PLURAL, cache, kept=kept),
-        Informer(api, c.USER_PLURAL, cache, transform=pack_status, kept=kept),
-        Informer(api, c.GROUP_PLURAL, cache, transform=pack_status, kept=kept),
-        Informer(api, c.SHARD_PLURAL, cache, kept=kept),
-        Informer(api, NAMESPACES, cache, path="/api/v1/namespaces"),
+        Informer(api, c.WORKSPACE_PLURAL, cache, kept=kept, listing=listing),
+        Informer(api, c.USER_PLURAL, cache, transform=pack_status, kept=kept, listing=listing),
+        Informer(api, c.GROUP_PLURAL, cache, transform=pack_status, kept=kept, listing=listing),
+        Informer(api, c.SHARD_PLURAL, cache, kept=kept, listing=listing),
+        Informer(api, NAMESPACES, cache, path="/api/v1/namespaces", listing=listing),
         Informer(api, BINDINGS, cache, path="/apis/rbac.authorization.k8s.io/v1/rolebindings",
-                 label_selector=managed, kept=kept),
+                 label_selector=managed, kept=kept, listing=listing),
     ]  # fmt: skip
 
 

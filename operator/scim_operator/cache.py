@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from scim_core import constants as c
+from scim_core.listing import Collected, Listing
 from scim_core.member_index import NO_MEMBERS, MemberIndex, member_values
 from scim_core.members import assemble_members
 
@@ -145,6 +146,16 @@ class ClusterCache:
         self.synced.add(plural)
         self.requeue_all()
 
+    def listing(self, plural: str) -> Listing:
+        """How a list of ``plural`` lands (``Informer(listing=…)``). A first list is loaded
+        whole once complete (``replace_all``). A relist once every kind is loaded (after a
+        ``410 Gone``: an API-server restart) is applied page by page as it arrives
+        (:class:`_Relist`): a change made while the watch was down is reconciled when its page
+        comes, not after the last of 100,000 objects."""
+        if self.ready:
+            return _Relist(self, plural)
+        return Collected(self, plural)
+
     def upsert(self, plural: str, obj: Obj) -> None:
         self._put(plural, obj, notify=True)
 
@@ -171,13 +182,9 @@ class ClusterCache:
 
     def _relist(self, plural: str, objects: list[Obj]) -> None:
         """Apply a complete list as events: changed or new objects, then the vanished ones."""
-        before = {_key(o): o for o in self._all(plural)}
-        for obj in objects:
-            old = before.pop(_key(obj), None)
-            if old is None or _rv(old) != _rv(obj):
-                self._put(plural, obj, notify=True)
-        for gone in before.values():
-            self._remove(plural, gone, notify=True)
+        relist = _Relist(self, plural)
+        relist.add(objects)
+        relist.done()
 
     def _all(self, plural: str) -> list[Obj]:
         if plural == c.WORKSPACE_PLURAL:
@@ -308,3 +315,28 @@ class ClusterCache:
                 ):
                     out += self.groups_in(ns)
         return out
+
+
+class _Relist:
+    """A relist applied as events while its pages arrive: each new or changed object at once,
+    the cached objects it no longer holds when it is done.
+
+    The list is one snapshot, newer than anything cached of its kind (that kind's watch had
+    stopped, and only its informer writes it), so an object applied from an early page is what
+    the complete list would have applied; a list abandoned half-way (``410 Gone`` again) has
+    applied real changes only, and the next one starts from them."""
+
+    def __init__(self, cache: ClusterCache, plural: str) -> None:
+        self._cache = cache
+        self._plural = plural
+        self._before = {_key(o): o for o in cache._all(plural)}
+
+    def add(self, objects: list[Obj]) -> None:
+        for obj in objects:
+            old = self._before.pop(_key(obj), None)
+            if old is None or _rv(old) != _rv(obj):
+                self._cache._put(self._plural, obj, notify=True)
+
+    def done(self) -> None:
+        for gone in self._before.values():
+            self._cache._remove(self._plural, gone, notify=True)

@@ -355,6 +355,44 @@ def test_a_relist_queues_only_what_it_changed() -> None:
     assert rec.groups == rec.users == []
 
 
+def test_a_relists_changes_land_as_its_pages_arrive_and_its_removals_when_it_is_done() -> None:
+    """After an API-server restart each informer lists again: a change made meanwhile is
+    reconciled when its page comes, not after the whole list; what the list no longer holds
+    goes when it is done; a list abandoned half-way removes nothing."""
+
+    def at(o: dict[str, Any], rv: str) -> dict[str, Any]:
+        o["metadata"]["resourceVersion"] = rv
+        return o
+
+    rec = Recorder()
+    g1, g2, g3 = (at(group(n, "u1"), "1") for n in ("g1", "g2", "g3"))
+    cache = ready_cache(rec, **{c.GROUP_PLURAL: [g1, g2, g3], c.USER_PLURAL: [at(obj("u1"), "1")]})
+    rec.clear()
+    abandoned = cache.listing(c.GROUP_PLURAL)
+    abandoned.add([at(group("g1", "u1", "u3"), "6")])  # its page came, then 410 Gone again
+    assert rec.groups == [("ns", "g1")] and cache.group_members(("ns", "g1"))[-1] == {"value": "u3"}
+    assert ("ns", "g3") in cache.groups
+    rec.clear()
+    relist = cache.listing(c.GROUP_PLURAL)
+    relist.add([cache.groups[("ns", "g1")]])  # kept as cached: no event
+    assert rec.groups == []
+    relist.add([at(group("g2", "u1", "u2"), "5")])
+    assert rec.groups == [("ns", "g2")] and cache.group_members(("ns", "g2"))[-1] == {"value": "u2"}
+    assert ("ns", "g3") in cache.groups  # maybe on a later page until the list is done
+    relist.done()
+    assert rec.groups == [("ns", "g2"), ("ns", "g3")] and ("ns", "g3") not in cache.groups
+
+
+def test_a_first_list_is_loaded_whole_once_it_is_complete() -> None:
+    rec = Recorder()
+    cache = rec.cache()
+    listing = cache.listing(c.GROUP_PLURAL)
+    listing.add([group("g1", "u1")])
+    assert cache.groups == {} and rec.groups == []
+    listing.done()
+    assert list(cache.groups) == [("ns", "g1")] and c.GROUP_PLURAL in cache.synced
+
+
 def shard(name: str, group_name: str, *members: str) -> dict[str, Any]:
     return obj(name, spec={"group": group_name, "members": [{"value": m} for m in members]})
 
