@@ -335,18 +335,26 @@ def test_namespace_deletion_queues_groups_of_selecting_workspaces_only() -> None
     assert "app" not in cache.namespaces
 
 
+def at(o: dict[str, Any], rv: str) -> dict[str, Any]:
+    o["metadata"]["resourceVersion"] = rv
+    return o
+
+
+def _relisted_cache(rec: Recorder) -> tuple[ClusterCache, list[dict[str, Any]]]:
+    """A ready cache of groups g1, g2, g3 (each with member u1) and user u1, all at version 1,
+    its notifications cleared: the state before an API-server restart."""
+    groups = [at(group(n, "u1"), "1") for n in ("g1", "g2", "g3")]
+    cache = ready_cache(rec, **{c.GROUP_PLURAL: list(groups), c.USER_PLURAL: [at(obj("u1"), "1")]})
+    rec.clear()
+    return cache, groups
+
+
 def test_a_relist_queues_only_what_it_changed() -> None:
     """After 410 Gone each informer lists again: unchanged objects queue nothing (a fresh
     change must not wait behind every group), changed and vanished ones queue as events."""
 
-    def at(o: dict[str, Any], rv: str) -> dict[str, Any]:
-        o["metadata"]["resourceVersion"] = rv
-        return o
-
     rec = Recorder()
-    g1, g2, g3 = (at(group(n, "u1"), "1") for n in ("g1", "g2", "g3"))
-    cache = ready_cache(rec, **{c.GROUP_PLURAL: [g1, g2, g3], c.USER_PLURAL: [at(obj("u1"), "1")]})
-    rec.clear()
+    cache, (g1, _, _) = _relisted_cache(rec)
     cache.replace_all(c.GROUP_PLURAL, [g1, at(group("g2", "u1", "u2"), "5")])  # g3 deleted meanwhile
     assert sorted(rec.groups) == [("ns", "g2"), ("ns", "g3")]
     assert ("ns", "g3") not in cache.groups and cache.group_members(("ns", "g2"))[-1] == {"value": "u2"}
@@ -360,14 +368,8 @@ def test_a_relists_changes_land_as_its_pages_arrive_and_its_removals_when_it_is_
     reconciled when its page comes, not after the whole list; what the list no longer holds
     goes when it is done; a list abandoned half-way removes nothing."""
 
-    def at(o: dict[str, Any], rv: str) -> dict[str, Any]:
-        o["metadata"]["resourceVersion"] = rv
-        return o
-
     rec = Recorder()
-    g1, g2, g3 = (at(group(n, "u1"), "1") for n in ("g1", "g2", "g3"))
-    cache = ready_cache(rec, **{c.GROUP_PLURAL: [g1, g2, g3], c.USER_PLURAL: [at(obj("u1"), "1")]})
-    rec.clear()
+    cache, _ = _relisted_cache(rec)
     abandoned = cache.listing(c.GROUP_PLURAL)
     abandoned.add([at(group("g1", "u1", "u3"), "6")])  # its page came, then 410 Gone again
     assert rec.groups == [("ns", "g1")] and cache.group_members(("ns", "g1"))[-1] == {"value": "u3"}
