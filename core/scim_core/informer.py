@@ -90,8 +90,10 @@ def gc_paused(release: Callable[[], object] = heap.release) -> Iterator[None]:
     of a second). That last collection used to be a full one, walking the whole cache with
     kube-apiserver idle: 0.6 to 0.9 s at 100,000 groups, on the API's way to ready. The price
     of either: a reference cycle among objects alive at the end of a page that becomes garbage
-    later is never collected (a full collection after the API's imports found 23 such objects);
-    lists are rare (start, then only after a ``410 Gone``).
+    later is never collected. Measured: the API's four informers listing 5,000 groups + 5,000
+    users at once froze 30,459 objects, and a full collection of them all afterwards found none
+    unreachable (none after a relist either); lists are rare (start, then only after a
+    ``410 Gone``).
 
     Last, the C heap's free pages go back to the system (``release``, ``heap.release``):
     glibc keeps freed memory below the top of its heap resident, and a list frees a lot
