@@ -183,6 +183,10 @@ class WorkspaceRef:
     name: str
 
 
+#: The kinds kept in per-namespace tables (indexed, loaded page by page).
+TABLE_KINDS = (c.GROUP_PLURAL, c.USER_PLURAL)
+
+
 class Directory:
     """Everything the API reads, kept in step with the cluster."""
 
@@ -200,7 +204,7 @@ class Directory:
     # ------------------------------------------------------------------ sink for informers
 
     def replace_all(self, plural: str, objects: list[Obj]) -> None:
-        if plural in (c.GROUP_PLURAL, c.USER_PLURAL):
+        if plural in TABLE_KINDS:
             listing = _TablesListing(self, plural)
             listing.add(objects)
             listing.done()
@@ -220,7 +224,7 @@ class Directory:
         """A list of ``plural`` received page by page (``Informer(listing=…)``): groups and
         users are loaded into new tables as the pages arrive, which replace the old ones when
         it is done; the few shards and workspaces are replaced at once."""
-        if plural in (c.GROUP_PLURAL, c.USER_PLURAL):
+        if plural in TABLE_KINDS:
             return _TablesListing(self, plural)
         return Collected(self, plural)
 
@@ -234,6 +238,11 @@ class Directory:
                         self._shard_members(shard, add=True)
         else:
             self.users = tables
+
+    def workspace_name(self, namespace: str) -> str | None:
+        """The workspace of ``namespace`` (the first by name, should an admin make two)."""
+        names = sorted(name for ns, name in self.workspaces if ns == namespace)
+        return names[0] if names else None
 
     def holds(self, plural: str, obj: Obj) -> bool:
         """A shard at this version or a later one is cached already (the watch's echo of the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,12 +11,13 @@ from kubernetes_asyncio import client
 
 from scim_core import constants as c
 from scim_core.cached_status import drop_status
-from scim_core.informer import Informer
+from scim_core.informer import Informer, WatchHealth
 
 from .config import ApiSettings
 from .directory import Directory
 from .group_commit import GroupCommit
 from .ratelimit import RateLimiter
+from .write_noter import WriteNoter
 
 #: Every kind the API serves from its cache: a replica must see all of them, including the
 #: member shards other replicas wrote, or it answers from half a picture.
@@ -33,6 +36,9 @@ class ApiState:
     limiter: RateLimiter = field(init=False)
     #: Concurrent writes to one group share one API-server write (see group_commit.py).
     group_commits: GroupCommit[tuple[dict[str, Any], bool]] = field(default_factory=GroupCommit)
+    #: Names writes for the operator while a watch is down (built by ``start``).
+    noter: WriteNoter | None = None
+    _noter_task: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.settings.rate_per_second, self.settings.rate_burst)
@@ -69,8 +75,17 @@ class ApiState:
             )  # fmt: skip
             informer.start()
             self.informers.append(informer)
+        self.noter = WriteNoter(api, self._watch_health, self.directory.workspace_name)
+        self._noter_task = asyncio.create_task(self.noter.run(), name="write-notes")
+
+    def _watch_health(self, plural: str) -> WatchHealth | None:
+        return next((i.health for i in self.informers if i.plural == plural), None)
 
     async def stop(self) -> None:
+        if self._noter_task is not None:
+            self._noter_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._noter_task
         for informer in self.informers:
             await informer.stop()
         if self.api is not None:

@@ -39,6 +39,7 @@ from .protocol.group_patch import GroupState
 from .protocol.ids import new_group_id
 from .protocol.preconditions import check_if_match, if_match_holds
 from .protocol.resources import LAST_MODIFIED, group_spec, group_state
+from .write_noter import WriteNoter, note
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,17 @@ class GroupStore:
     concurrent changes to one group into one write per round (:mod:`.group_commit`)."""
 
     def __init__(
-        self, api: client.ApiClient, directory: Directory, commits: GroupCommit[Updated] | None = None
+        self,
+        api: client.ApiClient,
+        directory: Directory,
+        commits: GroupCommit[Updated] | None = None,
+        noter: WriteNoter | None = None,
     ) -> None:
         self._api = api
         self._custom = client.CustomObjectsApi(api)
         self._directory = directory
+        #: names each write for the operator while a watch is down (``write_noter``)
+        self._noter = noter
         self._commits: GroupCommit[Updated] = commits if commits is not None else GroupCommit()
 
     # -------------------------------------------------------------------- reads
@@ -180,6 +187,7 @@ class GroupStore:
             await self._delete_quietly(namespace, gid)
             return None
         self._directory.upsert(c.GROUP_PLURAL, obj)
+        await note(self._noter, namespace, c.GROUP_PLURAL, obj)
         return obj
 
     async def update(
@@ -315,6 +323,7 @@ class GroupStore:
                     c.GROUP, c.VERSION, namespace, c.GROUP_PLURAL, group["metadata"]["name"], main_ops,
                     field_manager=c.API_FIELD_MANAGER, _content_type="application/json-patch+json",
                 )  # fmt: skip
+                await note(self._noter, namespace, c.GROUP_PLURAL, updated)
                 return updated
 
         async def shard(write: SlotWrite) -> None:
@@ -363,6 +372,7 @@ class GroupStore:
         spec.pop("packedMembers", None)
         spec["members"] = write.members
         self._directory.upsert(c.SHARD_PLURAL, shard)
+        await note(self._noter, namespace, c.SHARD_PLURAL, shard)
 
     async def fetch_all(self, namespace: str, gid: str) -> tuple[Obj, list[Obj]]:
         """The group and its shards, fresh from the API server."""
@@ -430,6 +440,7 @@ class GroupStore:
         # a finalizer keeps the object a moment: the answer carries the deletion's version
         answer = gone if isinstance(gone, dict) and gone.get("kind") == c.GROUP_KIND else obj
         self._directory.group_table(namespace).forget(gid, resource_version(answer))
+        await note(self._noter, namespace, c.GROUP_PLURAL, answer)
 
     async def _delete_quietly(self, namespace: str, gid: str) -> None:
         try:

@@ -23,6 +23,7 @@ from .errors import ScimError, not_found, uniqueness
 from .kube_errors import NETWORK_ERRORS, kube_error, reason
 from .protocol.preconditions import PreconditionFailed, check_if_match
 from .protocol.user_create import user_manifest
+from .write_noter import WriteNoter, note
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -33,10 +34,12 @@ NOT_PERMITTED = (
 
 
 class UserStore:
-    def __init__(self, api: client.ApiClient, directory: Directory) -> None:
+    def __init__(self, api: client.ApiClient, directory: Directory, noter: WriteNoter | None = None) -> None:
         self._api = api
         self._custom = client.CustomObjectsApi(api)
         self._directory = directory
+        #: names each write for the operator while a watch is down (``write_noter``)
+        self._noter = noter
 
     async def current(self, namespace: str, uid: str) -> Obj:
         """From the cache, or from the API server when the cache has not seen it yet."""
@@ -80,6 +83,7 @@ class UserStore:
         except NETWORK_ERRORS as exc:
             raise kube_error(exc) from exc
         self._directory.upsert(c.USER_PLURAL, obj)
+        await note(self._noter, namespace, c.USER_PLURAL, obj)
         return obj
 
     async def set_active(
@@ -121,4 +125,5 @@ class UserStore:
         except NETWORK_ERRORS as exc:
             raise kube_error(exc) from exc
         self._directory.upsert(c.USER_PLURAL, updated)
+        await note(self._noter, namespace, c.USER_PLURAL, updated)
         return updated

@@ -176,9 +176,29 @@ class WatchHealth:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._last: float | None = None
+        #: when a watch last failed or expired (None: never), and since when one is open again
+        self._lost: float | None = None
+        self._open_since: float | None = None
 
     def heard(self) -> None:
         self._last = self._clock()
+
+    def opened(self) -> None:
+        """A watch is open (the server answered 200)."""
+        if self._open_since is None:
+            self._open_since = self._clock()
+
+    def lost(self) -> None:
+        """The watch failed or expired: changes may go unheard until one is open again."""
+        self._lost = self._clock()
+        self._open_since = None
+
+    def unwatched(self, grace: float) -> bool:
+        """Has a watch been lost and not been open again for ``grace`` seconds? (The API then
+        names its writes for the operator: ``scim_core.write_notes``.)"""
+        if self._lost is None:
+            return False
+        return self._open_since is None or self._clock() - self._open_since < grace
 
     def silent_for(self) -> float:
         """Seconds since the API server was last heard from; infinite before the first time."""
@@ -245,6 +265,11 @@ class Informer:
     @property
     def plural(self) -> str:
         return self._plural
+
+    def decode(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """What this informer keeps of ``obj`` (``Slim``, then the transform), for an object
+        read by other means than its list and watch (``scim_core.write_notes``)."""
+        return self._slim(obj)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"informer-{self._plural}")
@@ -359,8 +384,10 @@ class Informer:
                 raise
             except _Gone:  # logged: a list that keeps outliving the compaction must show
                 log.info("informer %s: resourceVersion expired (410 Gone); listing again", self._plural)
+                self.health.lost()
                 rv = None
             except Exception as exc:  # the API server may be gone for a while: keep trying
+                self.health.lost()
                 delay = retry_delay(failures)
                 failures += 1
                 log.warning("informer %s: %s; retrying in %.1fs", self._plural, exc, delay)
@@ -382,6 +409,7 @@ class Informer:
                 raise _Gone()
             raise RuntimeError(f"watch {self._path}: HTTP {resp.status}")
         self.health.heard()
+        self.health.opened()
         buffer = b""
         try:
             async for chunk in resp.content.iter_any():

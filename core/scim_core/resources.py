@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .tokens import MAX_DURATION_DAYS
+from .write_notes import LIMIT as NOTES_LIMIT
+from .write_notes import NOTED_KINDS
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DURATION = r"^[0-9]+(s|m|h|d)$"
@@ -294,6 +296,14 @@ class TokenUsage(_Model):
     lastUsedTime: datetime
 
 
+class WriteNote(_Model):
+    """An object the API wrote while its watch of that kind was down (``write_notes``)."""
+
+    kind: Annotated[str, Field(json_schema_extra={"enum": list(NOTED_KINDS)})]
+    name: Annotated[str, Field(min_length=1, max_length=253)]
+    resourceVersion: Annotated[str, Field(max_length=64)]
+
+
 class ScimWorkspaceStatus(_Model):
     observedGeneration: int | None = None
     conditions: Conditions | None = None
@@ -314,6 +324,11 @@ class ScimWorkspaceStatus(_Model):
                 },
             ),
         ]
+        | None
+    ) = None
+    #: API replica -> the objects it wrote while its watch of them was down, newest last
+    unwatchedWrites: (
+        Annotated[dict[str, Annotated[list[WriteNote], Field(max_length=NOTES_LIMIT)]], Field(max_length=16)]
         | None
     ) = None
 

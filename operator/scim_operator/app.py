@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ from kubernetes_asyncio import client
 from scim_core import constants as c
 from scim_core.cached_status import pack_status
 from scim_core.informer import Informer
-from scim_core.kube import api_client
+from scim_core.kube import api_client, read_listed
+from scim_core.write_notes import NOTED_KINDS
 
 from . import metrics
 from .cache import BINDINGS, NAMESPACES, ClusterCache, GroupKey
@@ -34,6 +36,7 @@ from .events import EventPoster, event_limiter
 from .group_sync import GroupSync
 from .handlers import build_registry, kopf_settings
 from .leader import LeaderElector
+from .noted_writes import NotedWrites
 from .revocation import REVOKE_CONCURRENCY, WARM_KEEPALIVE_SECONDS, Revoker
 from .settings import OperatorSettings
 from .token_secrets import TokenSecretEvents, token_secret_informer
@@ -80,6 +83,7 @@ class Operator:
     workspace_sync: WorkspaceSync
     informers: list[Informer]
     events: EventPoster
+    noted: NotedWrites
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -108,6 +112,7 @@ class Operator:
         await self.leader.stop(release=True)  # after the workers: nothing writes past the release
         for informer in self.informers:
             await informer.stop()
+        await self.noted.stop()
         await self.api.close()
         await self.revoker.api.close()
 
@@ -181,6 +186,10 @@ async def build(settings: OperatorSettings) -> Operator:
         *cluster_informers(api, cache),
         token_secret_informer(api, TokenSecretEvents(workspaces.add)),
     ]
+    # what the API wrote while a watch was down, read by name (noted_writes.py)
+    decoders = {i.plural: i.decode for i in informers if i.plural in NOTED_KINDS}
+    noted = NotedWrites(cache, functools.partial(read_listed, api), decoders)
+    cache.on_notes = noted.seen
     events = EventPoster(api, event_limiter(), leader=leader)  # one limiter for all the operator's Events
     # The offboarding fast path's own pool, kept open while leading (``Revoker.keep_warm``):
     # its patches neither wait for connections to open nor for the informers' and reconciles'.
@@ -207,6 +216,7 @@ async def build(settings: OperatorSettings) -> Operator:
         ),
         informers=informers,
         events=events,
+        noted=noted,
     )
 
 

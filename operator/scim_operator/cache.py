@@ -17,12 +17,15 @@ from scim_core import constants as c
 from scim_core.listing import Collected, Listing
 from scim_core.member_index import NO_MEMBERS, MemberIndex, member_values
 from scim_core.members import assemble_members
+from scim_core.write_notes import NOTED_KINDS, older
 
 GroupKey = tuple[str, str]  # (namespace, group name)
 Obj = dict[str, Any]
 NAMESPACES = "namespaces"
 BINDINGS = "rolebindings"
 KINDS = (c.WORKSPACE_PLURAL, c.USER_PLURAL, c.GROUP_PLURAL, c.SHARD_PLURAL, NAMESPACES, BINDINGS)
+#: Deletions learnt from a write note, remembered so a late event cannot bring the object back.
+TOMBSTONES = 10_000
 
 
 def _essence(obj: Obj) -> tuple[Any, ...]:
@@ -64,8 +67,15 @@ class ClusterCache:
         on_user_change: Callable[[tuple[str, str]], None] = lambda key: None,
         on_workspace_change: Callable[[tuple[str, str]], None] = lambda key: None,
         on_revoke: Callable[[tuple[str, str]], None] | None = None,
+        on_notes: Callable[[Obj], None] | None = None,
     ) -> None:
         self.on_change = on_change
+        #: A workspace arrived once the cache is complete: the API's write notes in its status
+        #: are followed (``noted_writes``).
+        self.on_notes = on_notes
+        #: (plural, namespace, name) -> a resourceVersion at or after which the object was
+        #: deleted (``forget``): older versions of it are ignored
+        self._tombstones: dict[tuple[str, str, str], str] = {}
         #: An existing user went, or changed in a way that may take access away
         #: (``may_lose_access``): instead of queueing their groups, hand the user to the
         #: revocation fast path, which queues the groups once it is done (``Revoker``).
@@ -178,6 +188,30 @@ class ClusterCache:
     def delete(self, plural: str, obj: Obj) -> None:
         self._remove(plural, obj, notify=True)
 
+    def forget(self, plural: str, obj: Obj, deleted_by: str) -> None:
+        """``obj`` (the cached copy) was deleted at or before resourceVersion ``deleted_by``,
+        learnt by reading it by name rather than from its watch: removed, and any version of it
+        up to ``deleted_by`` that an event still brings is ignored."""
+        ns, name = _key(obj)
+        if len(self._tombstones) >= TOMBSTONES:
+            self._tombstones.pop(next(iter(self._tombstones)))
+        self._tombstones[(plural, ns, name)] = deleted_by
+        self._remove(plural, obj, notify=True)
+
+    def _outdated(self, plural: str, obj: Obj) -> bool:
+        """Is ``obj`` older than what the cache knows of it? Only an object read by name from
+        a write note (``noted_writes``) can be ahead of its own watch; an event or relist
+        that comes later with an older version must not take the cache back."""
+        if plural not in NOTED_KINDS:
+            return False
+        version = _rv(obj)
+        cached = self.kept(plural, obj)
+        if cached is not None and older(version, _rv(cached)):
+            return True
+        ns, name = _key(obj)
+        deleted_by = self._tombstones.get((plural, ns, name))
+        return deleted_by is not None and (version == deleted_by or older(version, deleted_by))
+
     # ------------------------------------------------------------------ internals
 
     def _relist(self, plural: str, objects: list[Obj]) -> None:
@@ -217,6 +251,8 @@ class ClusterCache:
                     self.on_user_change((namespace, value))
 
     def _put(self, plural: str, obj: Obj, notify: bool) -> None:
+        if self._outdated(plural, obj):
+            return
         ns, name = _key(obj)
         affected: list[GroupKey] = []
         if plural == c.WORKSPACE_PLURAL:
@@ -226,6 +262,8 @@ class ClusterCache:
                 affected = self.groups_in(ns)
             if notify and self.ready:  # any change, status included (a hand-edit is undone)
                 self.on_workspace_change((ns, name))
+            if self.ready and self.on_notes is not None:
+                self.on_notes(obj)
         elif plural == c.USER_PLURAL:
             old = self.users.get((ns, name))
             self.users[(ns, name)] = obj

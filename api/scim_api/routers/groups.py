@@ -40,7 +40,7 @@ _CASE_EXACT = frozenset({"id", "externalid", "members.value"})
 def _store(request: Request) -> GroupStore:
     state = state_of(request)
     assert state.api is not None
-    return GroupStore(state.api, state.directory, state.group_commits)
+    return GroupStore(state.api, state.directory, state.group_commits, state.noter)
 
 
 def _members(

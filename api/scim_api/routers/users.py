@@ -69,7 +69,7 @@ async def list_users(request: Request) -> Response:
 def _users(request: Request) -> UserStore:
     state = common.state_of(request)
     assert state.api is not None
-    return UserStore(state.api, state.directory)
+    return UserStore(state.api, state.directory, state.noter)
 
 
 def _render(request: Request, namespace: str, obj: dict[str, Any]) -> Response:

@@ -425,3 +425,52 @@ def test_kept_is_the_cached_object_under_a_listed_objects_key(
 def test_namespaces_are_never_kept_they_are_cached_as_labels() -> None:
     cache = ready_cache(Recorder(), **{NAMESPACES: [{"metadata": {"name": "ns", "labels": {"a": "b"}}}]})
     assert cache.kept(NAMESPACES, {"metadata": {"name": "ns"}}) is None
+
+
+def test_a_version_older_than_the_cached_one_never_takes_the_cache_back() -> None:
+    """A write note puts a group ahead of its watch; the watch and relist that come later
+    with older versions change nothing (a member removed must not come back meanwhile)."""
+    rec = Recorder()
+    cache, _ = _relisted_cache(rec)
+    cache.upsert(c.GROUP_PLURAL, at(group("g1"), "9"))  # read by name: u1 removed
+    rec.clear()
+    cache.upsert(c.GROUP_PLURAL, at(group("g1", "u1", "u2"), "8"))  # the watch, late
+    relist = cache.listing(c.GROUP_PLURAL)
+    relist.add([at(group("g1", "u1"), "7")])
+    relist.done()
+    assert cache.group_members(("ns", "g1")) == [] and ("ns", "g1") not in rec.groups
+    cache.upsert(c.GROUP_PLURAL, at(group("g1", "u3"), "10"))
+    assert cache.group_members(("ns", "g1")) == [{"value": "u3"}]
+
+
+def test_a_forgotten_object_stays_gone_until_a_newer_version_of_it_comes() -> None:
+    rec = Recorder()
+    cache, _ = _relisted_cache(rec)
+    cache.forget(c.GROUP_PLURAL, cache.groups[("ns", "g1")], "20")
+    assert ("ns", "g1") not in cache.groups and rec.groups == [("ns", "g1")]
+    for late in ("19", "20"):
+        cache.upsert(c.GROUP_PLURAL, at(group("g1", "u1"), late))
+        assert ("ns", "g1") not in cache.groups
+    cache.upsert(c.GROUP_PLURAL, at(group("g1", "u1"), "21"))  # made again, later
+    assert ("ns", "g1") in cache.groups
+
+
+def test_tombstones_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("scim_operator.cache.TOMBSTONES", 2)
+    cache, _ = _relisted_cache(Recorder())
+    for name in ("g1", "g2", "g3"):
+        cache.forget(c.GROUP_PLURAL, cache.groups[("ns", name)], "20")
+    cache.upsert(c.GROUP_PLURAL, at(group("g1"), "5"))  # its tombstone was the oldest
+    cache.upsert(c.GROUP_PLURAL, at(group("g2"), "5"))
+    assert ("ns", "g1") in cache.groups and ("ns", "g2") not in cache.groups
+
+
+def test_workspaces_are_handed_to_the_notes_follower_once_the_cache_is_complete() -> None:
+    seen: list[str] = []
+    cache = ClusterCache(on_notes=lambda ws: seen.append(ws["metadata"]["name"]))
+    cache.replace_all(c.WORKSPACE_PLURAL, [obj("ws1")])
+    for kind in KINDS:
+        cache.replace_all(kind, cache._all(kind))
+    assert seen == []
+    cache.upsert(c.WORKSPACE_PLURAL, obj("ws2"))
+    assert seen == ["ws2"]

@@ -1,0 +1,98 @@
+"""Following the API's write notes (``scim_core.write_notes``): the objects an API replica
+wrote while its watch of them was down, named in their workspace's status.
+
+kube-apiserver refuses every watch of a kind while it rebuilds that kind's watch cache after
+a restart (about 100 s at 100,000 groups), the operator's included; the workspaces' cache is
+back in a moment. Each object a note names is read by name (served from etcd) and handed to
+the cache as its watch would have delivered it, so its reconcile, or the offboarding fast
+path, runs within a second or two of the write instead of after the rebuild and a relist.
+The cache ignores a version older than one it holds (``ClusterCache._outdated``): the watch
+and the relist that come later cannot take it back.
+
+Both replicas follow the notes (a standby keeps its cache as current as the leader's); only
+the leader writes, as for any change the cache hears of."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from scim_core.write_notes import NOTED_KINDS, Note, notes_in, older
+
+from .cache import ClusterCache
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+#: Reads by name at once, at most (a replica's notes are up to 256 objects).
+CONCURRENCY = 16
+#: Notes remembered as followed (the oldest forgotten first: a note seen again is read again).
+REMEMBERED = 20_000
+
+Reader = Callable[[str, str, str], Awaitable[Obj | None]]
+Decoders = Mapping[str, Callable[[Obj], Obj]]
+
+
+class NotedWrites:
+    def __init__(
+        self, cache: ClusterCache, read: Reader, decoders: Mapping[str, Callable[[Obj], Obj]]
+    ) -> None:
+        """``read(plural, namespace, name)``: the object as stored now, None when absent;
+        ``decoders[plural]``: what the cache keeps of it (its informer's ``decode``)."""
+        self._cache = cache
+        self._read = read
+        self._decoders = decoders
+        self._followed: dict[tuple[str, str, str], str] = {}
+        self._limit = asyncio.Semaphore(CONCURRENCY)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def seen(self, workspace: Obj) -> None:
+        """A workspace arrived: follow each note in its status not followed yet."""
+        md = workspace["metadata"]
+        namespace, deleted_by = md.get("namespace", ""), str(md.get("resourceVersion") or "")
+        for note in notes_in(workspace.get("status")):
+            key = (note.plural, namespace, note.name)
+            if self._followed.get(key) == note.resource_version or self._holds(namespace, note):
+                continue
+            if len(self._followed) >= REMEMBERED:
+                self._followed.pop(next(iter(self._followed)))
+            self._followed[key] = note.resource_version
+            task = asyncio.create_task(self._follow(namespace, note, deleted_by), name=f"note-{note.name}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _holds(self, namespace: str, note: Note) -> bool:
+        """The cache has the noted version already, or a later one (shards: never known here,
+        their key needs their group)."""
+        cached = self._cache.kept(note.plural, {"metadata": {"namespace": namespace, "name": note.name}})
+        if cached is None:
+            return False
+        version = str(cached["metadata"].get("resourceVersion") or "")
+        return version == note.resource_version or older(note.resource_version, version)
+
+    async def _follow(self, namespace: str, note: Note, deleted_by: str) -> None:
+        """Read the noted object; the cache takes it, or forgets it when it is gone (the note,
+        in a workspace at ``deleted_by``, was written after the deletion)."""
+        try:
+            async with self._limit:
+                obj = await self._read(note.plural, namespace, note.name)
+        except Exception as exc:  # the watch and relist bring it anyway; a later note retries
+            self._followed.pop((note.plural, namespace, note.name), None)
+            log.warning("write note %s %s/%s not read: %s", note.plural, namespace, note.name, exc)
+            return
+        if obj is None:
+            cached = self._cache.kept(note.plural, {"metadata": {"namespace": namespace, "name": note.name}})
+            if cached is not None:
+                self._cache.forget(note.plural, cached, deleted_by)
+            return
+        obj.setdefault("kind", NOTED_KINDS[note.plural])  # a list's items carry no kind
+        self._cache.upsert(note.plural, self._decoders[note.plural](obj))
+        log.info(
+            "write note followed: %s %s/%s at %s", note.plural, namespace, note.name, note.resource_version
+        )
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,84 @@
+"""Write notes: their shape in the workspace status and the version order both sides share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from scim_core import constants as c
+from scim_core.informer import WatchHealth
+from scim_core.resources import ScimWorkspaceStatus
+from scim_core.write_notes import FIELD, LIMIT, Note, appended, notes_in, older, status_patch
+
+G, U = c.GROUP_PLURAL, c.USER_PLURAL
+
+
+def test_appended_keeps_one_note_per_object_newest_last_and_the_last_limit() -> None:
+    notes = appended([], [Note(G, "a", "1"), Note(U, "a", "2"), Note(G, "b", "3")])
+    assert appended(notes, [Note(G, "a", "4")]) == [Note(U, "a", "2"), Note(G, "b", "3"), Note(G, "a", "4")]
+    many = appended([], [Note(G, f"g{i}", str(i)) for i in range(LIMIT + 10)])
+    assert len(many) == LIMIT and many[0].name == "g10" and many[-1].name == f"g{LIMIT + 9}"
+    assert appended(many, [], limit=2) == many[-2:]
+
+
+def test_a_status_patch_sets_or_removes_one_replicas_notes_and_validates() -> None:
+    patch = status_patch("api-1", [Note(G, "g1", "7")])
+    assert patch == {FIELD: {"api-1": [{"kind": G, "name": "g1", "resourceVersion": "7"}]}}
+    assert ScimWorkspaceStatus.model_validate(patch).model_dump(exclude_none=True) == patch
+    assert status_patch("api-1", None) == {FIELD: {"api-1": None}}
+
+
+@pytest.mark.parametrize(
+    ("status", "notes"),
+    [
+        (None, []),
+        ({}, []),
+        ({FIELD: "junk"}, []),
+        ({FIELD: {"a": "junk"}}, []),
+        ({FIELD: {"a": [{"kind": "secrets", "name": "x"}, "junk", {"kind": G}]}}, []),
+        (
+            {FIELD: {"a": [{"kind": G, "name": "g1", "resourceVersion": "5"}], "b": None}},
+            [Note(G, "g1", "5")],
+        ),
+        (
+            {FIELD: {"a": [{"kind": U, "name": "u1"}], "b": [{"kind": G, "name": "g"}]}},
+            [Note(U, "u1", ""), Note(G, "g", "")],
+        ),
+    ],
+)
+def test_notes_in_reads_every_replicas_well_formed_notes(
+    status: dict[str, Any] | None, notes: list[Note]
+) -> None:
+    assert notes_in(status) == notes
+
+
+@pytest.mark.parametrize(
+    ("version", "than", "is_older"),
+    [
+        ("9", "10", True),
+        ("10", "9", False),
+        ("10", "10", False),
+        ("", "10", False),
+        ("9", None, False),
+        ("a", "b", False),
+    ],
+)
+def test_only_numeric_versions_are_ever_called_older(version: str, than: str | None, is_older: bool) -> None:
+    assert older(version, than) is is_older
+
+
+def test_a_watch_is_unwatched_from_its_loss_until_open_again_for_the_grace() -> None:
+    clock = [0.0]
+    health = WatchHealth(clock=lambda: clock[0])
+    assert not health.unwatched(60)  # never lost: a start's first list is no outage
+    health.opened()
+    health.lost()
+    assert health.unwatched(60)
+    clock[0] = 100.0
+    health.opened()
+    clock[0] = 159.0
+    health.opened()  # each re-open of a healthy watch keeps its first time
+    assert health.unwatched(60)
+    clock[0] = 160.0
+    assert not health.unwatched(60)
