@@ -67,6 +67,15 @@ def cluster_informers(api: client.ApiClient, cache: ClusterCache) -> list[Inform
     ]  # fmt: skip
 
 
+def follow_notes(api: client.ApiClient, cache: ClusterCache, informers: list[Informer]) -> NotedWrites:
+    """What the API wrote while a watch was down, read by name into ``cache`` as each
+    workspace brings its notes (``noted_writes``), kept as ``informers`` keep their kinds."""
+    decoders = {i.plural: i.decode for i in informers if i.plural in NOTED_KINDS}
+    noted = NotedWrites(cache, functools.partial(read_listed, api), decoders)
+    cache.on_notes = noted.seen
+    return noted
+
+
 @dataclass
 class Operator:
     settings: OperatorSettings
@@ -186,10 +195,7 @@ async def build(settings: OperatorSettings) -> Operator:
         *cluster_informers(api, cache),
         token_secret_informer(api, TokenSecretEvents(workspaces.add)),
     ]
-    # what the API wrote while a watch was down, read by name (noted_writes.py)
-    decoders = {i.plural: i.decode for i in informers if i.plural in NOTED_KINDS}
-    noted = NotedWrites(cache, functools.partial(read_listed, api), decoders)
-    cache.on_notes = noted.seen
+    noted = follow_notes(api, cache, informers)
     events = EventPoster(api, event_limiter(), leader=leader)  # one limiter for all the operator's Events
     # The offboarding fast path's own pool, kept open while leading (``Revoker.keep_warm``):
     # its patches neither wait for connections to open nor for the informers' and reconciles'.

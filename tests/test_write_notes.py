@@ -1,0 +1,133 @@
+"""Write notes against a real API server: while the API's watch of groups and users is down,
+each SCIM write is named in its workspace's status, and an operator cache whose own watch of
+them is stopped (as kube-apiserver refuses it while it rebuilds its watch cache after a
+restart) gets each change by reading it by name: a member removed, a user deactivated (the
+offboarding fast path is called) and a group deleted all reach it within seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes_asyncio import client as aclient
+from kubernetes_asyncio import config as aconfig
+from starlette.testclient import TestClient
+
+from scim_api.app import create_app
+from scim_api.config import ApiSettings
+from scim_api.state import ApiState
+from scim_core import constants as c
+from scim_core.write_notes import FIELD, notes_in
+from scim_devenv.controlplane import ControlPlane
+from scim_operator.app import cluster_informers, follow_notes
+from scim_operator.cache import ClusterCache
+
+from .helpers import create_user, eventually, get_workspace, workspace_with_token
+
+pytestmark = pytest.mark.cluster
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+DOWN = (c.GROUP_PLURAL, c.USER_PLURAL)
+
+
+class OperatorCache:
+    """The operator's cache, informers and notes follower on a loop of their own; the
+    informers of groups and users stopped once listed, as if their watch were refused."""
+
+    def __init__(self, kubeconfig: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.revoked: list[tuple[str, str]] = []
+        self.cache = ClusterCache(on_revoke=self.revoked.append)
+        self._kubeconfig = kubeconfig
+        self._run(self._start())
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
+
+    async def _start(self) -> None:
+        conf = aclient.Configuration()
+        await aconfig.load_kube_config(config_file=self._kubeconfig, client_configuration=conf)
+        self.api = aclient.ApiClient(conf)
+        self.informers = cluster_informers(self.api, self.cache)
+        self.noted = follow_notes(self.api, self.cache, self.informers)
+        for informer in self.informers:
+            informer.start()
+        await asyncio.wait_for(asyncio.gather(*(i.synced.wait() for i in self.informers)), 30)
+        assert self.cache.ready
+        for informer in self.informers:
+            if informer.plural in DOWN:
+                await informer.stop()
+
+    def close(self) -> None:
+        async def stop() -> None:
+            for informer in self.informers:
+                await informer.stop()
+            await self.noted.stop()
+            await self.api.close()
+
+        self._run(stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def test_writes_made_while_the_watches_are_down_reach_the_operator_through_their_notes(
+    control_plane: ControlPlane,
+    kube: client.ApiClient,
+    namespace: str,
+    operator_running: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = workspace_with_token(kube, namespace)
+    for uid in ("u1", "u2"):
+        create_user(kube, namespace, uid, f"{uid}@example.com")
+    monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig))
+    state = ApiState(ApiSettings(rate_per_second=1e6, rate_burst=1_000_000))
+    h = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(state.settings, state=state)) as tc:
+        eventually(lambda: tc.get("/readyz").status_code == 200, timeout=30)
+        eventually(lambda: tc.get(f"{c.SCIM_BASE_PATH}/Users/u2", headers=h).status_code == 200)
+        body = {"displayName": "team", "members": [{"value": "u1"}, {"value": "u2"}]}
+        gid = tc.post(f"{c.SCIM_BASE_PATH}/Groups", headers=h, json=body).json()["id"]
+        key = (namespace, gid)
+        ops = OperatorCache(str(control_plane.kubeconfig))
+        try:
+            eventually(lambda: len(ops.cache.group_members(key)) == 2)
+            for informer in state.informers:  # the API's own watch of them is lost too
+                if informer.plural in DOWN:
+                    informer.health.lost()
+
+            remove = {
+                "schemas": [PATCH_OP],
+                "Operations": [{"op": "remove", "path": 'members[value eq "u1"]'}],
+            }
+            assert tc.patch(f"{c.SCIM_BASE_PATH}/Groups/{gid}", headers=h, json=remove).status_code in (
+                200,
+                204,
+            )
+            eventually(lambda: ops.cache.group_members(key) == [{"value": "u2"}], timeout=10)
+            status = get_workspace(kube, namespace).get("status") or {}
+            assert [n.name for n in notes_in(status)] == [gid] and state.noter is not None
+            assert list(status[FIELD]) == [state.noter.replica]
+
+            deactivate = {
+                "schemas": [PATCH_OP],
+                "Operations": [{"op": "replace", "path": "active", "value": False}],
+            }
+            assert tc.patch(f"{c.SCIM_BASE_PATH}/Users/u2", headers=h, json=deactivate).status_code in (
+                200,
+                204,
+            )
+            eventually(lambda: (namespace, "u2") in ops.revoked, timeout=10)
+            assert ops.cache.users[(namespace, "u2")]["spec"]["active"] is False
+
+            assert tc.delete(f"{c.SCIM_BASE_PATH}/Groups/{gid}", headers=h).status_code == 204
+            eventually(
+                lambda: (
+                    key not in ops.cache.groups or ops.cache.groups[key]["metadata"].get("deletionTimestamp")
+                ),
+                timeout=10,
+            )
+        finally:
+            ops.close()
