@@ -239,10 +239,10 @@ class Directory:
         else:
             self.users = tables
 
-    def workspace_name(self, namespace: str) -> str | None:
+    def workspace_in(self, namespace: str) -> Obj | None:
         """The workspace of ``namespace`` (the first by name, should an admin make two)."""
         names = sorted(name for ns, name in self.workspaces if ns == namespace)
-        return names[0] if names else None
+        return self.workspaces[(namespace, names[0])] if names else None
 
     def holds(self, plural: str, obj: Obj) -> bool:
         """A shard at this version or a later one is cached already (the watch's echo of the

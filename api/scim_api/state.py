@@ -75,7 +75,7 @@ class ApiState:
             )  # fmt: skip
             informer.start()
             self.informers.append(informer)
-        self.noter = WriteNoter(api, self._watch_health, self.directory.workspace_name)
+        self.noter = WriteNoter(api, self._watch_health, self.directory.workspace_in)
         self._noter_task = asyncio.create_task(self.noter.run(), name="write-notes")
 
     def _watch_health(self, plural: str) -> WatchHealth | None:

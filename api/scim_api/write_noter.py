@@ -19,6 +19,7 @@ import socket
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -26,7 +27,8 @@ from kubernetes_asyncio import client
 from scim_core import constants as c
 from scim_core.informer import WatchHealth
 from scim_core.kube import patch_status
-from scim_core.write_notes import NOTED_KINDS, Note, appended, status_patch
+from scim_core.timestamps import format_utc
+from scim_core.write_notes import NOTED_KINDS, Note, appended, stale_replicas, status_patch
 
 log = logging.getLogger(__name__)
 #: Writes are still noted this long after the watch of their kind is open again: the
@@ -47,10 +49,11 @@ class WriteNoter:
         self,
         api: client.ApiClient,
         health_of: Callable[[str], WatchHealth | None],
-        workspace_of: Callable[[str], str | None],
+        workspace_of: Callable[[str], dict[str, Any] | None],
         replica: str | None = None,
         grace: float = GRACE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._api = api
         self._health_of = health_of
@@ -58,6 +61,7 @@ class WriteNoter:
         self.replica = replica or replica_name()
         self._grace = grace
         self._clock = clock
+        self._now = now
         self._notes: dict[str, list[Note]] = {}  # namespace -> this replica's notes
         self._recorded: dict[str, int] = defaultdict(int)  # notes taken, per namespace
         self._stored: dict[str, int] = defaultdict(int)  # of which stored (or given up)
@@ -75,7 +79,9 @@ class WriteNoter:
         if obj is None or not self.wanted(plural):
             return
         md = obj.get("metadata") or {}
-        note = Note(plural, str(md.get("name")), str(md.get("resourceVersion") or ""))
+        note = Note(
+            plural, str(md.get("name")), str(md.get("resourceVersion") or ""), format_utc(self._now())
+        )
         self._notes[namespace] = appended(self._notes.get(namespace, ()), [note])
         self._recorded[namespace] += 1
         self._last_note = self._clock()
@@ -92,18 +98,19 @@ class WriteNoter:
             self._stored[namespace] = taken
 
     async def _patch(self, namespace: str, notes: list[Note] | None) -> bool:
-        name = self._workspace_of(namespace)
-        if name is None:
+        """Set this replica's notes (None: remove them), and remove those other replicas
+        left an hour ago or more (``write_notes.STALE_AFTER``)."""
+        workspace = self._workspace_of(namespace)
+        if workspace is None:
             log.warning("write notes: no workspace in %s to note writes in", namespace)
             return False
+        name = workspace["metadata"]["name"]
         try:
-            await patch_status(
-                self._api, c.WORKSPACE_PLURAL, namespace, name, status_patch(self.replica, notes)
-            )
+            stale = stale_replicas(workspace.get("status"), self.replica, self._now())
+            patch = status_patch(self.replica, notes, stale)
+            await patch_status(self._api, c.WORKSPACE_PLURAL, namespace, name, patch)
         except Exception as exc:  # the write stands; the operator's relist brings it anyway
-            log.warning(
-                "write notes: could not store %s's notes in %s/%s: %s", self.replica, namespace, name, exc
-            )
+            log.warning("write notes of %s in %s/%s not stored: %s", self.replica, namespace, name, exc)
             return False
         return True
 

@@ -157,18 +157,26 @@ async def patch_status(
     return updated
 
 
-async def read_listed(api: client.ApiClient, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-    """One of our namespaced objects straight from the API server (a quorum list by name:
-    a role that may list and watch needs no ``get``; kube-apiserver reads that one key from
-    etcd, even while it rebuilds the kind's watch cache); None when absent."""
-    found = await client.CustomObjectsApi(api).list_namespaced_custom_object(
-        c.GROUP, c.VERSION, namespace, plural, field_selector=f"metadata.name={name}"
-    )
-    items = found.get("items") or []
-    return dict(items[0]) if items else None
+async def read_object(api: client.ApiClient, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+    """One of our namespaced objects by name (a GET, which kube-apiserver serves from etcd even
+    while it rebuilds the kind's watch cache and refuses lists with a selector: 429); None when
+    absent."""
+    try:
+        obj: dict[str, Any] = await client.CustomObjectsApi(api).get_namespaced_custom_object(
+            c.GROUP, c.VERSION, namespace, plural, name
+        )
+    except ApiException as exc:
+        if exc.status != NOT_FOUND:
+            raise
+        return None
+    return obj
 
 
 async def read_fresh(api: client.ApiClient, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-    """``read_listed``, None also when the object is being deleted."""
-    obj = await read_listed(api, plural, namespace, name)
-    return None if obj is None or obj["metadata"].get("deletionTimestamp") else obj
+    """One of our namespaced objects straight from the API server (a quorum list by name:
+    a role that may list and watch needs no ``get``); None when absent or being deleted."""
+    found = await client.CustomObjectsApi(api).list_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace, plural, field_selector=f"metadata.name={name}"
+    )
+    items = [o for o in found.get("items", []) if not o["metadata"].get("deletionTimestamp")]
+    return dict(items[0]) if items else None

@@ -302,6 +302,7 @@ class WriteNote(_Model):
     kind: Annotated[str, Field(json_schema_extra={"enum": list(NOTED_KINDS)})]
     name: Annotated[str, Field(min_length=1, max_length=253)]
     resourceVersion: Annotated[str, Field(max_length=64)]
+    time: datetime
 
 
 class ScimWorkspaceStatus(_Model):

@@ -14,28 +14,40 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import constants as c
+from .timestamps import parse_time
 
 #: The workspace status field: API replica -> its notes, newest last.
 FIELD = "unwatchedWrites"
 #: Notes one replica keeps (the oldest go first): 256 notes are about 25 KB of status.
 LIMIT = 256
+#: Another replica's notes are removed (by whichever replica next stores its own) once its
+#: newest is this old: a replica that stopped, or was killed, inside an outage leaves them.
+STALE_AFTER = timedelta(hours=1)
 #: The kinds a note may name (plural -> kind): what the API writes and the operator reconciles.
 NOTED_KINDS = {c.GROUP_PLURAL: c.GROUP_KIND, c.SHARD_PLURAL: c.SHARD_KIND, c.USER_PLURAL: c.USER_KIND}
 
 
 @dataclass(frozen=True)
 class Note:
-    """One object written: its kind (plural), name and the resourceVersion written."""
+    """One object written: its kind (plural), name, the resourceVersion written, and when
+    (``timestamps.UTC_FORMAT``)."""
 
     plural: str
     name: str
     resource_version: str
+    time: str = ""
 
     def entry(self) -> dict[str, str]:
-        return {"kind": self.plural, "name": self.name, "resourceVersion": self.resource_version}
+        return {
+            "kind": self.plural,
+            "name": self.name,
+            "resourceVersion": self.resource_version,
+            "time": self.time,
+        }
 
 
 def appended(notes: Iterable[Note], new: Iterable[Note], limit: int = LIMIT) -> list[Note]:
@@ -56,14 +68,31 @@ def notes_in(status: Mapping[str, Any] | None) -> list[Note]:
     for entries in by_replica.values():
         for e in entries if isinstance(entries, list) else ():
             if isinstance(e, Mapping) and e.get("kind") in NOTED_KINDS and e.get("name"):
-                out.append(Note(str(e["kind"]), str(e["name"]), str(e.get("resourceVersion") or "")))
+                version, time = str(e.get("resourceVersion") or ""), str(e.get("time") or "")
+                out.append(Note(str(e["kind"]), str(e["name"]), version, time))
     return out
 
 
-def status_patch(replica: str, notes: list[Note] | None) -> dict[str, Any]:
-    """The status merge patch that sets (or, with None, removes) ``replica``'s notes and
-    leaves every other replica's alone."""
-    return {FIELD: {replica: None if notes is None else [n.entry() for n in notes]}}
+def stale_replicas(status: Mapping[str, Any] | None, own: str, now: datetime) -> list[str]:
+    """The other replicas whose newest note is ``STALE_AFTER`` old (or has no time)."""
+    by_replica = (status or {}).get(FIELD) or {}
+    if not isinstance(by_replica, Mapping):
+        return []
+    stale = []
+    for replica, entries in by_replica.items():
+        times = [parse_time(str(e.get("time") or "")) for e in entries or () if isinstance(e, Mapping)]
+        newest = max((t for t in times if t is not None), default=None)
+        if replica != own and (newest is None or now - newest >= STALE_AFTER):
+            stale.append(str(replica))
+    return stale
+
+
+def status_patch(replica: str, notes: list[Note] | None, stale: Iterable[str] = ()) -> dict[str, Any]:
+    """The status merge patch that sets (or, with None, removes) ``replica``'s notes, removes
+    the ``stale`` replicas' and leaves every other replica's alone."""
+    patch: dict[str, Any] = {r: None for r in stale}
+    patch[replica] = None if notes is None else [n.entry() for n in notes]
+    return {FIELD: patch}
 
 
 def older(version: str | None, than: str | None) -> bool:

@@ -27,7 +27,7 @@ from kubernetes_asyncio import client
 from scim_core import constants as c
 from scim_core.cached_status import pack_status
 from scim_core.informer import Informer
-from scim_core.kube import api_client, read_listed
+from scim_core.kube import api_client, read_object
 from scim_core.write_notes import NOTED_KINDS
 
 from . import metrics
@@ -71,7 +71,7 @@ def follow_notes(api: client.ApiClient, cache: ClusterCache, informers: list[Inf
     """What the API wrote while a watch was down, read by name into ``cache`` as each
     workspace brings its notes (``noted_writes``), kept as ``informers`` keep their kinds."""
     decoders = {i.plural: i.decode for i in informers if i.plural in NOTED_KINDS}
-    noted = NotedWrites(cache, functools.partial(read_listed, api), decoders)
+    noted = NotedWrites(cache, functools.partial(read_object, api), decoders)
     cache.on_notes = noted.seen
     return noted
 

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 #: Reads by name at once, at most (a replica's notes are up to 256 objects).
 CONCURRENCY = 16
+#: Tries of a read by name (the API server may shed load: 429), 0.2 s apart doubling.
+READ_TRIES = 5
+RETRY_SECONDS = 0.2
 #: Notes remembered as followed (the oldest forgotten first: a note seen again is read again).
 REMEMBERED = 20_000
 
@@ -74,13 +77,17 @@ class NotedWrites:
     async def _follow(self, namespace: str, note: Note, deleted_by: str) -> None:
         """Read the noted object; the cache takes it, or forgets it when it is gone (the note,
         in a workspace at ``deleted_by``, was written after the deletion)."""
-        try:
-            async with self._limit:
-                obj = await self._read(note.plural, namespace, note.name)
-        except Exception as exc:  # the watch and relist bring it anyway; a later note retries
-            self._followed.pop((note.plural, namespace, note.name), None)
-            log.warning("write note %s %s/%s not read: %s", note.plural, namespace, note.name, exc)
-            return
+        for attempt in range(READ_TRIES):
+            try:
+                async with self._limit:
+                    obj = await self._read(note.plural, namespace, note.name)
+                break
+            except Exception as exc:  # the watch and relist bring it anyway; a later note retries
+                if attempt == READ_TRIES - 1:
+                    self._followed.pop((note.plural, namespace, note.name), None)
+                    log.warning("write note %s %s/%s not read: %s", note.plural, namespace, note.name, exc)
+                    return
+                await asyncio.sleep(RETRY_SECONDS * 2**attempt)
         if obj is None:
             cached = self._cache.kept(note.plural, {"metadata": {"namespace": namespace, "name": note.name}})
             if cached is not None:

@@ -5,6 +5,7 @@ are removed once its watches have been back for the grace."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -24,10 +25,11 @@ class Recording(WriteNoter):
         super().__init__(
             api=None,  # type: ignore[arg-type]
             health_of=lambda plural: health if plural == G else None,
-            workspace_of=lambda ns: "ws",
+            workspace_of=lambda ns: {"metadata": {"name": "ws"}},
             replica="api-1",
             grace=60.0,
             clock=lambda: clock[0],
+            now=lambda: datetime(2026, 11, 29, 12, tzinfo=UTC),
         )
         self.patches: list[list[Note] | None] = []
         self.ok = ok
@@ -72,7 +74,9 @@ async def test_concurrent_writes_while_the_watch_is_down_share_a_patch(
     clock[0] = 10.0
     health.opened()  # back: still noted for the grace (the operator may still be relisting)
     await note(noter, "ns", G, written("g1", "20"))
-    assert (noter.patches[-1] or [])[-1] == Note(G, "g1", "20") and len(noter.patches[-1] or []) == 10
+    assert (noter.patches[-1] or [])[-1] == Note(G, "g1", "20", "2026-11-29T12:00:00Z") and len(
+        noter.patches[-1] or []
+    ) == 10
     await note(None, "ns", G, written("g1", "21"))  # a store built without a noter
 
 
@@ -125,7 +129,7 @@ async def test_a_failed_removal_is_tried_again(clock: list[float], health: Watch
 async def test_a_patch_without_a_workspace_or_an_api_server_fails_quietly() -> None:
     lonely = WriteNoter(None, lambda p: None, lambda ns: None, replica="r")  # type: ignore[arg-type]
     assert not await lonely._patch("ns", [])
-    broken = WriteNoter(object(), lambda p: None, lambda ns: "ws", replica="r")  # type: ignore[arg-type]
+    broken = WriteNoter(object(), lambda p: None, lambda ns: {"metadata": {"name": "ws"}})  # type: ignore[arg-type]
     assert not await broken._patch("ns", [])
 
 

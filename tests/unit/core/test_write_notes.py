@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -9,7 +10,17 @@ import pytest
 from scim_core import constants as c
 from scim_core.informer import WatchHealth
 from scim_core.resources import ScimWorkspaceStatus
-from scim_core.write_notes import FIELD, LIMIT, Note, appended, notes_in, older, status_patch
+from scim_core.write_notes import (
+    FIELD,
+    LIMIT,
+    STALE_AFTER,
+    Note,
+    appended,
+    notes_in,
+    older,
+    stale_replicas,
+    status_patch,
+)
 
 G, U = c.GROUP_PLURAL, c.USER_PLURAL
 
@@ -23,10 +34,37 @@ def test_appended_keeps_one_note_per_object_newest_last_and_the_last_limit() -> 
 
 
 def test_a_status_patch_sets_or_removes_one_replicas_notes_and_validates() -> None:
-    patch = status_patch("api-1", [Note(G, "g1", "7")])
-    assert patch == {FIELD: {"api-1": [{"kind": G, "name": "g1", "resourceVersion": "7"}]}}
-    assert ScimWorkspaceStatus.model_validate(patch).model_dump(exclude_none=True) == patch
-    assert status_patch("api-1", None) == {FIELD: {"api-1": None}}
+    patch = status_patch("api-1", [Note(G, "g1", "7", "2026-11-29T10:00:00Z")])
+    entry = {"kind": G, "name": "g1", "resourceVersion": "7", "time": "2026-11-29T10:00:00Z"}
+    assert patch == {FIELD: {"api-1": [entry]}}
+    stored = ScimWorkspaceStatus.model_validate(patch).model_dump(mode="json", exclude_none=True)
+    assert stored == patch
+    assert status_patch("api-1", None, ["api-0"]) == {FIELD: {"api-0": None, "api-1": None}}
+
+
+NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
+
+
+def _at(moment: datetime) -> dict[str, str]:
+    return {"kind": G, "name": "g", "time": moment.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+@pytest.mark.parametrize(
+    ("by_replica", "stale"),
+    [
+        (None, []),
+        ("junk", []),
+        ({"me": [_at(NOW - 2 * STALE_AFTER)]}, []),  # its own: removed by itself
+        ({"a": [_at(NOW - STALE_AFTER), _at(NOW - timedelta(minutes=59))]}, []),  # the newest counts
+        ({"a": [_at(NOW - STALE_AFTER)], "b": [_at(NOW)]}, ["a"]),
+        ({"a": [{"kind": G, "name": "g"}], "b": None, "c": ["junk"]}, ["a", "b", "c"]),  # no time at all
+    ],
+)
+def test_other_replicas_notes_are_stale_once_their_newest_is_an_hour_old(
+    by_replica: Any, stale: list[str]
+) -> None:
+    status = None if by_replica is None else {FIELD: by_replica}
+    assert stale_replicas(status, "me", NOW) == stale
 
 
 @pytest.mark.parametrize(
@@ -42,8 +80,8 @@ def test_a_status_patch_sets_or_removes_one_replicas_notes_and_validates() -> No
             [Note(G, "g1", "5")],
         ),
         (
-            {FIELD: {"a": [{"kind": U, "name": "u1"}], "b": [{"kind": G, "name": "g"}]}},
-            [Note(U, "u1", ""), Note(G, "g", "")],
+            {FIELD: {"a": [{"kind": U, "name": "u1", "time": "t"}], "b": [{"kind": G, "name": "g"}]}},
+            [Note(U, "u1", "", "t"), Note(G, "g", "")],
         ),
     ],
 )
