@@ -24,8 +24,9 @@ Obj = dict[str, Any]
 NAMESPACES = "namespaces"
 BINDINGS = "rolebindings"
 KINDS = (c.WORKSPACE_PLURAL, c.USER_PLURAL, c.GROUP_PLURAL, c.SHARD_PLURAL, NAMESPACES, BINDINGS)
-#: Deletions learnt from a write note, remembered so a late event cannot bring the object back.
-TOMBSTONES = 10_000
+#: Objects read from a write note (ahead of their watch) and deletions learnt from one,
+#: remembered so that a late event cannot take them back (each bound, the oldest forgotten).
+AHEAD = 10_000
 
 
 def _essence(obj: Obj) -> tuple[Any, ...]:
@@ -60,6 +61,14 @@ def _key(obj: Obj) -> tuple[str, str]:
     return md.get("namespace", ""), md["name"]
 
 
+def _remember(versions: dict[tuple[str, str, str], str], key: tuple[str, str, str], version: str) -> None:
+    """``versions[key] = version``, forgetting the oldest entry past ``AHEAD``."""
+    versions.pop(key, None)
+    if len(versions) >= AHEAD:
+        versions.pop(next(iter(versions)))
+    versions[key] = version
+
+
 class ClusterCache:
     def __init__(
         self,
@@ -73,8 +82,11 @@ class ClusterCache:
         #: A workspace arrived once the cache is complete: the API's write notes in its status
         #: are followed (``noted_writes``).
         self.on_notes = on_notes
+        #: (plural, namespace, name) -> the version read from a write note (``upsert_ahead``):
+        #: older versions of it are ignored until its own watch or list reaches it
+        self._ahead: dict[tuple[str, str, str], str] = {}
         #: (plural, namespace, name) -> a resourceVersion at or after which the object was
-        #: deleted (``forget``): older versions of it are ignored
+        #: deleted (``forget``): versions up to it are ignored
         self._tombstones: dict[tuple[str, str, str], str] = {}
         #: An existing user went, or changed in a way that may take access away
         #: (``may_lose_access``): instead of queueing their groups, hand the user to the
@@ -188,29 +200,41 @@ class ClusterCache:
     def delete(self, plural: str, obj: Obj) -> None:
         self._remove(plural, obj, notify=True)
 
+    def upsert_ahead(self, plural: str, obj: Obj) -> None:
+        """``obj`` read by name from a write note (``noted_writes``): it may be ahead of its own
+        watch, which will still deliver older versions (and a relist may hold one); those are
+        ignored until the watch or a list reaches this version."""
+        if self._outdated(plural, obj):
+            return
+        self._put(plural, obj, notify=True)
+        _remember(self._ahead, (plural, *_key(obj)), _rv(obj) or "")
+
     def forget(self, plural: str, obj: Obj, deleted_by: str) -> None:
         """``obj`` (the cached copy) was deleted at or before resourceVersion ``deleted_by``,
-        learnt by reading it by name rather than from its watch: removed, and any version of it
-        up to ``deleted_by`` that an event still brings is ignored."""
-        ns, name = _key(obj)
-        if len(self._tombstones) >= TOMBSTONES:
-            self._tombstones.pop(next(iter(self._tombstones)))
-        self._tombstones[(plural, ns, name)] = deleted_by
+        learnt from a write note rather than from its watch: removed, and any version of it up
+        to ``deleted_by`` that an event still brings is ignored."""
+        _remember(self._tombstones, (plural, *_key(obj)), deleted_by)
         self._remove(plural, obj, notify=True)
 
     def _outdated(self, plural: str, obj: Obj) -> bool:
-        """Is ``obj`` older than what the cache knows of it? Only an object read by name from
-        a write note (``noted_writes``) can be ahead of its own watch; an event or relist
-        that comes later with an older version must not take the cache back."""
-        if plural not in NOTED_KINDS:
+        """Is ``obj`` older than what a write note told the cache? Versions are compared as
+        numbers only for the few objects read from a note, and only until their own watch has
+        caught up (an etcd restored from a backup makes versions go back; nothing else here
+        compares them)."""
+        if plural not in NOTED_KINDS or not (self._ahead or self._tombstones):
             return False
-        version = _rv(obj)
-        cached = self.kept(plural, obj)
-        if cached is not None and older(version, _rv(cached)):
-            return True
-        ns, name = _key(obj)
-        deleted_by = self._tombstones.get((plural, ns, name))
-        return deleted_by is not None and (version == deleted_by or older(version, deleted_by))
+        key, version = (plural, *_key(obj)), _rv(obj)
+        ahead = self._ahead.get(key)
+        if ahead is not None:
+            if older(version, ahead):
+                return True
+            del self._ahead[key]  # the watch or a list has reached it
+        deleted_by = self._tombstones.get(key)
+        if deleted_by is not None:
+            if version == deleted_by or older(version, deleted_by):
+                return True
+            del self._tombstones[key]  # made again since
+        return False
 
     # ------------------------------------------------------------------ internals
 

@@ -6,7 +6,7 @@ a restart (about 100 s at 100,000 groups), the operator's included; the workspac
 back in a moment. Each object a note names is read by name (served from etcd) and handed to
 the cache as its watch would have delivered it, so its reconcile, or the offboarding fast
 path, runs within a second or two of the write instead of after the rebuild and a relist.
-The cache ignores a version older than one it holds (``ClusterCache._outdated``): the watch
+The cache ignores a version older than one read from a note (``ClusterCache._outdated``): the watch
 and the relist that come later cannot take it back.
 
 Both replicas follow the notes (a standby keeps its cache as current as the leader's); only
@@ -94,7 +94,7 @@ class NotedWrites:
                 self._cache.forget(note.plural, cached, deleted_by)
             return
         obj.setdefault("kind", NOTED_KINDS[note.plural])  # a list's items carry no kind
-        self._cache.upsert(note.plural, self._decoders[note.plural](obj))
+        self._cache.upsert_ahead(note.plural, self._decoders[note.plural](obj))
         log.info(
             "write note followed: %s %s/%s at %s", note.plural, namespace, note.name, note.resource_version
         )
