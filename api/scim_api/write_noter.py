@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 #: operator relists after the same restart and may not have reached them yet (its relist
 #: of 100,000 groups takes 30-40 s).
 GRACE_SECONDS = 60.0
+#: A note not stored within this long is given up (the request it holds is answered).
+STORE_TIMEOUT_SECONDS = 5.0
 #: How often the notes of a replica whose watches are back are looked at for removal.
 CLEAR_PERIOD_SECONDS = 5.0
 
@@ -108,7 +110,8 @@ class WriteNoter:
         try:
             stale = stale_replicas(workspace.get("status"), self.replica, self._now())
             patch = status_patch(self.replica, notes, stale)
-            await patch_status(self._api, c.WORKSPACE_PLURAL, namespace, name, patch)
+            write = patch_status(self._api, c.WORKSPACE_PLURAL, namespace, name, patch)
+            await asyncio.wait_for(write, STORE_TIMEOUT_SECONDS)
         except Exception as exc:  # the write stands; the operator's relist brings it anyway
             log.warning("write notes of %s in %s/%s not stored: %s", self.replica, namespace, name, exc)
             return False
