@@ -113,12 +113,18 @@ async def test_notes_are_removed_once_the_watch_and_the_last_note_are_a_grace_ol
     assert len(noter.patches) == patches
 
 
-async def test_a_failed_removal_is_tried_again(clock: list[float], health: WatchHealth) -> None:
+async def noted_then_watched(clock: list[float], health: WatchHealth) -> Recording:
+    """A noter that noted one write while the watch was down, the watch back long since."""
     noter = Recording(clock, health)
     health.lost()
     await noter.wrote("ns", G, written("g1", "5"))
     health.opened()
     clock[0] = 200.0
+    return noter
+
+
+async def test_a_failed_removal_is_tried_again(clock: list[float], health: WatchHealth) -> None:
+    noter = await noted_then_watched(clock, health)
     noter.ok = False
     await noter.clear()
     noter.ok = True
@@ -134,11 +140,7 @@ async def test_a_patch_without_a_workspace_or_an_api_server_fails_quietly() -> N
 
 
 async def test_run_clears_each_period(clock: list[float], health: WatchHealth) -> None:
-    noter = Recording(clock, health)
-    health.lost()
-    await noter.wrote("ns", G, written("g1", "5"))
-    health.opened()
-    clock[0] = 200.0
+    noter = await noted_then_watched(clock, health)
     task = asyncio.create_task(noter.run(period=0.001))
     for _ in range(50):
         await asyncio.sleep(0.005)
