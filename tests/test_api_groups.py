@@ -104,6 +104,31 @@ def test_uniqueness_under_racing_creates(scim: ScimClient, kube: client.ApiClien
     assert len(live) == codes.count(201) == 1
 
 
+def test_a_create_whose_rival_check_fails_leaves_no_group(
+    scim: ScimClient, kube: client.ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rival check after the create is a list with a selector, which kube-apiserver
+    refuses (429) while it rebuilds its watch cache: the request is answered 503 and the group
+    it created is withdrawn, so the IdP's retry creates it once (it used to stay, and the
+    retry found it as a rival: 409)."""
+    from scim_api.errors import unavailable
+    from scim_api.store import GroupStore
+
+    async def refused(self: GroupStore, namespace: str, name: str, own_id: str) -> list[str]:
+        raise unavailable("The Kubernetes API server is unavailable; retry later")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(GroupStore, "_others_with_name", refused)
+        assert scim.post("/Groups", {"schemas": [GROUP], "displayName": "Retried"}).status_code == 503
+    assert scim.post("/Groups", {"schemas": [GROUP], "displayName": "Retried"}).status_code == 201
+    items = client.CustomObjectsApi(kube).list_namespaced_custom_object(
+        c.GROUP, c.VERSION, scim.namespace, c.GROUP_PLURAL
+    )["items"]
+    assert [i["spec"]["displayName"] for i in items if not i["metadata"].get("deletionTimestamp")] == [
+        "Retried"
+    ]
+
+
 def test_patch_add_remove_replace(scim: ScimClient) -> None:
     g = scim.create_group("P")
     gid = g["id"]

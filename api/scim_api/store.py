@@ -183,7 +183,12 @@ class GroupStore:
             raise _kube_error(exc) from exc
         # Another replica (or request) may have created the same name at the same moment:
         # whoever finds a rival after writing withdraws, so at most one survives.
-        if await self._others_with_name(namespace, state.display_name, gid):
+        try:
+            rivals = await self._others_with_name(namespace, state.display_name, gid)
+        except ScimError:  # not answered 2xx: leave no group behind (a 429 while the API
+            await self._delete_quietly(namespace, gid)  # server rebuilds its watch cache)
+            raise
+        if rivals:
             await self._delete_quietly(namespace, gid)
             return None
         self._directory.upsert(c.GROUP_PLURAL, obj)
