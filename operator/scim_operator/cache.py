@@ -203,8 +203,10 @@ class ClusterCache:
     def upsert_ahead(self, plural: str, obj: Obj) -> None:
         """``obj`` read by name from a write note (``noted_writes``): it may be ahead of its own
         watch, which will still deliver older versions (and a relist may hold one); those are
-        ignored until the watch or a list reaches this version."""
-        if self._outdated(plural, obj):
+        ignored until the watch or a list reaches this version. A read older than the cached
+        copy (the watch, working again, delivered a later write meanwhile) is dropped."""
+        cached = self.kept(plural, obj)
+        if self._outdated(plural, obj) or (cached is not None and older(_rv(obj), _rv(cached))):
             return
         self._put(plural, obj, notify=True)
         _remember(self._ahead, (plural, *_key(obj)), _rv(obj) or "")

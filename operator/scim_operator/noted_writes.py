@@ -65,14 +65,17 @@ class NotedWrites:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def _holds(self, namespace: str, note: Note) -> bool:
-        """The cache has the noted version already, or a later one (shards: never known here,
+    def _cached(self, namespace: str, note: Note) -> tuple[Obj | None, str]:
+        """The cached copy of the noted object and its version (shards: never found here,
         their key needs their group)."""
         cached = self._cache.kept(note.plural, {"metadata": {"namespace": namespace, "name": note.name}})
-        if cached is None:
-            return False
-        version = str(cached["metadata"].get("resourceVersion") or "")
-        return version == note.resource_version or older(note.resource_version, version)
+        return cached, "" if cached is None else str(cached["metadata"].get("resourceVersion") or "")
+
+    def _holds(self, namespace: str, note: Note) -> bool:
+        """The cache has the noted version already, or a later one."""
+        cached, version = self._cached(namespace, note)
+        noted = note.resource_version
+        return cached is not None and (version == noted or older(noted, version))
 
     async def _follow(self, namespace: str, note: Note, deleted_by: str) -> None:
         """Read the noted object; the cache takes it, or forgets it when it is gone (the note,
@@ -88,9 +91,9 @@ class NotedWrites:
                     log.warning("write note %s %s/%s not read: %s", note.plural, namespace, note.name, exc)
                     return
                 await asyncio.sleep(RETRY_SECONDS * 2**attempt)
-        if obj is None:
-            cached = self._cache.kept(note.plural, {"metadata": {"namespace": namespace, "name": note.name}})
-            if cached is not None:
+        if obj is None:  # gone; unless what is cached is newer than the note (made again since)
+            cached, version = self._cached(namespace, note)
+            if cached is not None and not older(deleted_by, version):
                 self._cache.forget(note.plural, cached, deleted_by)
             return
         obj.setdefault("kind", NOTED_KINDS[note.plural])  # a list's items carry no kind

@@ -488,3 +488,14 @@ def test_workspaces_are_handed_to_the_notes_follower_once_the_cache_is_complete(
     assert seen == []
     cache.upsert(c.WORKSPACE_PLURAL, obj("ws2"))
     assert seen == ["ws2"]
+
+
+def test_a_note_read_older_than_the_cached_copy_is_dropped() -> None:
+    """The watch, working again, delivered a later write while the note's read was on its
+    way: the read must not take the cache back (it would stay there, nothing follows)."""
+    rec = Recorder()
+    cache, _ = _relisted_cache(rec)
+    cache.upsert(c.GROUP_PLURAL, at(group("g1"), "9"))  # the watch: u1 removed
+    rec.clear()
+    cache.upsert_ahead(c.GROUP_PLURAL, at(group("g1", "u1"), "8"))
+    assert cache.group_members(("ns", "g1")) == [] and rec.groups == []

@@ -111,3 +111,16 @@ async def test_the_notes_remembered_are_bounded(monkeypatch: Any) -> None:
     cache.upsert(c.WORKSPACE_PLURAL, workspace("6", Note(G, "a", "4"), Note(G, "b", "4")))
     await settle(noted)
     assert store.reads.count("a") == 2
+
+
+async def test_an_object_gone_at_its_read_but_made_again_since_stays() -> None:
+    store = Store()
+    cache, noted, _ = await follower(store)
+    cache.upsert(U, at(obj("u1", spec={"userName": "again"}), "30"))  # made again after the note
+    cache.upsert(c.WORKSPACE_PLURAL, workspace("20", Note(U, "u1", "19")))
+    await settle(noted)
+    assert store.reads == [] and cache.users[("ns", "u1")]["spec"] == {"userName": "again"}
+    cache.upsert(c.WORKSPACE_PLURAL, workspace("40", Note(G, "g1", "35")))  # g1 cached at 1
+    cache.upsert(G, at(group("g1", "u1"), "45"))  # made again before the read's 404 landed
+    await settle(noted)
+    assert ("ns", "g1") in cache.groups
