@@ -131,3 +131,66 @@ def test_writes_made_while_the_watches_are_down_reach_the_operator_through_their
             )
         finally:
             ops.close()
+
+
+def test_two_api_replicas_notes_reach_both_operator_replicas(
+    control_plane: ControlPlane,
+    kube: client.ApiClient,
+    namespace: str,
+    operator_running: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The chart's topology: a removal answered by one API replica and a deactivation by the
+    other, both while their watches are down, each under its own key of the workspace status;
+    both operator replicas' caches (the leader's and the standby's) get both."""
+    token = workspace_with_token(kube, namespace)
+    for uid in ("u1", "u2"):
+        create_user(kube, namespace, uid, f"{uid}@example.com")
+    monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig))
+    h = {"Authorization": f"Bearer {token}"}
+    states = [ApiState(ApiSettings(rate_per_second=1e6, rate_burst=1_000_000)) for _ in range(2)]
+    with (
+        TestClient(create_app(states[0].settings, state=states[0])) as a,
+        TestClient(create_app(states[1].settings, state=states[1])) as b,
+    ):
+        for tc in (a, b):
+            eventually(lambda tc=tc: tc.get(f"{c.SCIM_BASE_PATH}/Users/u2", headers=h).status_code == 200)
+        body = {"displayName": "team", "members": [{"value": "u1"}, {"value": "u2"}]}
+        gid = a.post(f"{c.SCIM_BASE_PATH}/Groups", headers=h, json=body).json()["id"]
+        key = (namespace, gid)
+        eventually(lambda: b.get(f"{c.SCIM_BASE_PATH}/Groups/{gid}", headers=h).status_code == 200)
+        operators = [OperatorCache(str(control_plane.kubeconfig)) for _ in range(2)]
+        try:
+            for ops in operators:
+                eventually(lambda ops=ops: len(ops.cache.group_members(key)) == 2)
+            for name, state in zip(("api-a", "api-b"), states, strict=True):
+                assert state.noter is not None
+                state.noter.replica = name  # two pods; one process here
+                for informer in state.informers:
+                    if informer.plural in DOWN:
+                        informer.health.lost()
+            remove = {
+                "schemas": [PATCH_OP],
+                "Operations": [{"op": "remove", "path": 'members[value eq "u1"]'}],
+            }
+            assert a.patch(f"{c.SCIM_BASE_PATH}/Groups/{gid}", headers=h, json=remove).status_code in (
+                200,
+                204,
+            )
+            deactivate = {
+                "schemas": [PATCH_OP],
+                "Operations": [{"op": "replace", "path": "active", "value": False}],
+            }
+            assert b.patch(f"{c.SCIM_BASE_PATH}/Users/u2", headers=h, json=deactivate).status_code in (
+                200,
+                204,
+            )
+            for ops in operators:
+                eventually(lambda ops=ops: ops.cache.group_members(key) == [{"value": "u2"}], timeout=10)
+                eventually(lambda ops=ops: (namespace, "u2") in ops.revoked, timeout=10)
+            by_replica = (get_workspace(kube, namespace).get("status") or {})[FIELD]
+            assert [n["name"] for n in by_replica["api-a"]] == [gid]
+            assert [n["name"] for n in by_replica["api-b"]] == ["u2"]
+        finally:
+            for ops in operators:
+                ops.close()
