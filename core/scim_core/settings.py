@@ -41,6 +41,15 @@ def positive_number(env: Mapping[str, str], var: str, default: float) -> float:
     """``env[var]``, a finite number above 0 (seconds, a rate; ``2``, ``0.5``, ``1e+06`` as
     Helm renders large numbers); unset: ``default``. ``nan`` and ``inf`` are refused: every
     comparison with ``nan`` is false and an ``inf`` timer never fires."""
+    return _number(env, var, default, zero=False)
+
+
+def non_negative_number(env: Mapping[str, str], var: str, default: float) -> float:
+    """As :func:`positive_number`, and 0 allowed too (a wait that 0 turns off)."""
+    return _number(env, var, default, zero=True)
+
+
+def _number(env: Mapping[str, str], var: str, default: float, zero: bool) -> float:
     raw = env.get(var)
     if raw is None:
         return default
@@ -49,9 +58,9 @@ def positive_number(env: Mapping[str, str], var: str, default: float) -> float:
         value = float(text) if text.isascii() and "_" not in text else math.nan
     except ValueError:
         value = math.nan
-    if math.isfinite(value) and value > 0:
+    if math.isfinite(value) and (value > 0 or (zero and value == 0)):
         return value
-    raise SettingsError(f"{var}={raw!r}: give a finite number above 0")
+    raise SettingsError(f"{var}={raw!r}: give a finite number {'of 0 or more' if zero else 'above 0'}")
 
 
 def read_or_exit(command: str, read: Callable[[], T]) -> T:

@@ -24,8 +24,9 @@ from .conditions import same_conditions, set_condition
 from .events import EventPoster
 from .leader import Leadership, NotLeader, refused
 from .planning import plan_cached_group
-from .rbac import UNRESOLVED_SAMPLE, Plan, binding_differs, needs_finalizer
+from .rbac import UNRESOLVED_SAMPLE, Plan, binding_differs, needs_finalizer, revocations
 from .settings import OperatorSettings
+from .settling import Settling, settle
 from .workqueue import Result
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class GroupSync:
         #: binding, e.g. the rest of an offboarding, is not kept waiting), bounded and shared
         #: with the Revoker's (the composition root passes one)
         self.events = events if events is not None else EventPoster(api, leader=leader)
+        #: groups whose grants wait for their changes to settle (``settling``); only those
+        self._settling: dict[GroupKey, Settling] = {}
 
     def _count(self, key: GroupKey, bindings: int, unresolved: int) -> None:
         old_b, old_u = self._tally.pop(key, (0, 0))
@@ -99,16 +102,28 @@ class GroupSync:
                 await self._delete(ns, bname, None)
             if group is not None:
                 await self._finalize(group)
+            self._settling.pop(key, None)
             self._count(key, 0, 0)
             return None
         members, plan = plan_cached_group(self.cache, self.settings, key, group)
+        uid = group["metadata"]["uid"]
         event_body = {
             "apiVersion": c.API_VERSION,
             "kind": c.GROUP_KIND,
-            "metadata": {"name": name, "namespace": namespace, "uid": group["metadata"]["uid"]},
+            "metadata": {"name": name, "namespace": namespace, "uid": uid},
         }
-        has_finalizer = c.FINALIZER in (group["metadata"].get("finalizers") or [])
         desired_keys = {(b.namespace, b.name) for b in plan.bindings}
+        writes = [
+            (binding, manifest, live)
+            for binding in plan.bindings
+            for manifest in (binding.manifest(namespace, name, uid),)
+            for live in (existing.get((binding.namespace, binding.name)),)
+            if live is None or binding_differs(live, manifest)
+        ]
+        stale = sorted(existing.keys() - desired_keys)
+        if wait := self._grants_wait(key, plan, existing, bool(writes or stale)):
+            return wait
+        has_finalizer = c.FINALIZER in (group["metadata"].get("finalizers") or [])
         if (
             not has_finalizer
             and needs_finalizer(namespace, desired_keys | existing.keys())
@@ -117,11 +132,7 @@ class GroupSync:
             return FINALIZER_RECHECK_SECONDS  # no binding elsewhere before the finalizer is on
         changed = False
         rejected: list[str] = []
-        for binding in plan.bindings:
-            manifest = binding.manifest(namespace, name, group["metadata"]["uid"])
-            live = existing.get((binding.namespace, binding.name))
-            if live is not None and not binding_differs(live, manifest):
-                continue
+        for binding, manifest, live in writes:
             if live is not None and live.get("roleRef") != manifest["roleRef"]:
                 await self._delete(binding.namespace, binding.name, None)  # roleRef is immutable
             try:
@@ -142,7 +153,7 @@ class GroupSync:
                 f"{action} RoleBinding {binding.namespace}/{binding.name} ({binding.role_kind} "
                 f"{binding.role_name}, {len(binding.subjects)} subjects)",
             )  # fmt: skip
-        for ns, bname in existing.keys() - desired_keys:
+        for ns, bname in stale:
             await self._delete(ns, bname, event_body)
             changed = True
         if has_finalizer and not needs_finalizer(namespace, desired_keys):
@@ -152,6 +163,29 @@ class GroupSync:
         self._count(key, len(desired_keys), len(plan.resolution.unresolved))
         await self._write_status(group, plan, changed, event_body, len(members), rejected)
         return REJECTED_RECHECK_SECONDS if rejected else None
+
+    def _grants_wait(
+        self, key: GroupKey, plan: Plan, live: Mapping[tuple[str, str], Any], pending: bool
+    ) -> float:
+        """Seconds before this reconcile writes (0: now). Only a reconcile that writes
+        bindings and takes no subject away waits, until the group's changes settle
+        (``settling``): one binding write for an IdP's burst of PATCHes, not one per PATCH."""
+        if not pending or revocations(plan, live):
+            self._settling.pop(key, None)
+            return 0.0
+        wait, state = settle(
+            self._settling.get(key),
+            hash(tuple(plan.bindings)),
+            time.monotonic(),
+            self.settings.grant_settle_seconds,
+            self.settings.grant_settle_longest_seconds,
+        )
+        if state is None:
+            self._settling.pop(key, None)
+        else:
+            self._settling[key] = state
+            metrics.GRANTS_SETTLING.inc()
+        return wait
 
     # ------------------------------------------------------------------ writes
 

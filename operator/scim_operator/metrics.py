@@ -16,6 +16,10 @@ RECONCILE_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 WRITES = Counter("scim_operator_binding_writes_total", "RoleBinding writes", ["action"])
+GRANTS_SETTLING = Counter(
+    "scim_operator_grants_settling_total",
+    "Group reconciles that would only grant, put off until the group's changes settle",
+)
 MANAGED_BINDINGS = Gauge("scim_operator_managed_rolebindings", "RoleBindings the operator manages")
 UNRESOLVED_MEMBERS = Gauge("scim_operator_unresolved_members", "Group members that match no ScimUser")
 QUEUE_DEPTH = Gauge("scim_operator_queue_depth", "Groups waiting for or under reconciliation")

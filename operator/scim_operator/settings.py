@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scim_core.kube import POOL_SIZE
-from scim_core.settings import MAX_PORT, positive_number, whole_number
+from scim_core.settings import MAX_PORT, non_negative_number, positive_number, whole_number
 from scim_core.settings import SettingsError as SettingsError  # re-exported: callers catch it from here
 
 from . import lease
@@ -78,6 +78,12 @@ class OperatorSettings:
     #: start no reconcile at all (``from_env`` refuses it).
     group_workers: int = 4
     user_workers: int = 2
+    #: A group reconcile that would only grant (nobody loses a role) waits until the group's
+    #: plan has not changed for this long, at most ``grant_settle_longest_seconds`` in all, and
+    #: writes once: an IdP's burst of PATCHes to a new group costs one binding write, not one
+    #: per PATCH (``settling``). 0: no wait. Removals never wait.
+    grant_settle_seconds: float = 0.25
+    grant_settle_longest_seconds: float = 2.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -116,4 +122,10 @@ class OperatorSettings:
             retry_period=retry,
             group_workers=whole_number(env, "SCIM_GROUP_WORKERS", cls.group_workers, 1, MAX_WORKERS),
             user_workers=whole_number(env, "SCIM_USER_WORKERS", cls.user_workers, 1, MAX_WORKERS),
+            grant_settle_seconds=non_negative_number(
+                env, "SCIM_GRANT_SETTLE_SECONDS", cls.grant_settle_seconds
+            ),
+            grant_settle_longest_seconds=positive_number(
+                env, "SCIM_GRANT_SETTLE_LONGEST_SECONDS", cls.grant_settle_longest_seconds
+            ),
         )

@@ -9,7 +9,14 @@ import sys
 
 import pytest
 
-from scim_core.settings import MAX_PORT, SettingsError, positive_number, read_or_exit, whole_number
+from scim_core.settings import (
+    MAX_PORT,
+    SettingsError,
+    non_negative_number,
+    positive_number,
+    read_or_exit,
+    whole_number,
+)
 
 VAR = "SCIM_EXAMPLE"
 
@@ -92,6 +99,22 @@ def test_positive_number_refused(raw: str) -> None:
     with pytest.raises(SettingsError) as refused:
         positive_number({VAR: raw}, VAR, 7.5)
     assert str(refused.value) == f"{VAR}={raw!r}: give a finite number above 0"
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"), [("0", 0.0), (" 0.0 ", 0.0), ("-0", 0.0), ("0.25", 0.25), ("1e+06", 1e6)]
+)
+def test_non_negative_number(raw: str, value: float) -> None:
+    """0 is allowed here (a wait that 0 turns off); unset gives the default."""
+    assert non_negative_number({VAR: raw}, VAR, 7.5) == value
+    assert non_negative_number({}, VAR, 7.5) == 7.5
+
+
+@pytest.mark.parametrize("raw", ["", "soon", "nan", "inf", "-1", "-0.5", "1_000"])
+def test_non_negative_number_refused(raw: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        non_negative_number({VAR: raw}, VAR, 7.5)
+    assert str(refused.value) == f"{VAR}={raw!r}: give a finite number of 0 or more"
 
 
 def test_read_or_exit() -> None:

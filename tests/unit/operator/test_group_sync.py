@@ -3,6 +3,9 @@ any API call; losing the Lease mid-reconcile stops before the next write."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+
 import pytest
 
 from scim_core import constants as c
@@ -61,3 +64,92 @@ async def test_losing_the_lease_mid_reconcile_stops_before_the_write() -> None:
     sync = GroupSync(NoApi(), OperatorSettings.from_env({}), cache(True), leader)  # type: ignore[arg-type]
     assert await sync.reconcile(("ns", "g")) is None  # the status patch: the first write
     assert leader.checks == 1
+
+
+# ---------------------------------------------------------------- grants wait, removals do not
+
+MAPPED = {"roleMappings": [{"name": "m", "groups": {"pattern": ".*"}, "clusterRole": "view"}]}
+
+
+class Events:
+    def post(self, *args: object) -> bool:
+        return True
+
+
+class Recording(GroupSync):
+    """A GroupSync whose writes are recorded, not sent."""
+
+    def __init__(self, settings: OperatorSettings, cc: ClusterCache) -> None:
+        super().__init__(NoApi(), settings, cc, Leader(True), events=Events())  # type: ignore[arg-type]
+        self.applied: list[dict[str, object]] = []
+        self.statuses = 0
+
+    async def _apply(self, manifest: dict[str, object]) -> None:  # type: ignore[override]
+        self.applied.append(manifest)
+
+    async def _write_status(self, *args: object) -> None:  # type: ignore[override]
+        self.statuses += 1
+
+
+def mapped_cache(members: list[str]) -> ClusterCache:
+    """Users u1, u2 (active), a mapping of every group to view, a group ``g`` with ``members``."""
+    cc = ClusterCache()
+    objects: dict[str, list[dict[str, object]]] = {
+        c.WORKSPACE_PLURAL: [{"metadata": {"name": "ws", "namespace": "ns"}, "spec": MAPPED}],
+        c.USER_PLURAL: [
+            {"metadata": {"name": u, "namespace": "ns", "uid": u}, "spec": {"userName": u, "active": True}}
+            for u in ("u1", "u2")
+        ],
+        c.GROUP_PLURAL: [
+            {
+                "metadata": {"name": "g", "namespace": "ns", "uid": "g", "resourceVersion": "1"},
+                "spec": {"displayName": "g", "members": [{"value": m} for m in members]},
+            }
+        ],
+    }
+    for kind in KINDS:
+        cc.replace_all(kind, objects.get(kind, []))
+    return cc
+
+
+async def binding_for(cc: ClusterCache, names: list[str]) -> None:
+    """Put the group's binding, naming ``names``, in the cache as the API server would list it."""
+    sync = Recording(dataclasses.replace(OperatorSettings.from_env({}), grant_settle_seconds=0), cc)
+    await sync.reconcile(("ns", "g"))
+    (manifest,) = sync.applied
+    live = {**manifest, "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": n}
+                                     for n in names]}  # fmt: skip
+    live["metadata"] = {**manifest["metadata"], "resourceVersion": "5"}  # type: ignore[dict-item]
+    cc.upsert("rolebindings", live)
+
+
+async def test_a_grant_waits_until_the_group_settles_then_writes_once() -> None:
+    cc = mapped_cache(["u1"])
+    settings = dataclasses.replace(OperatorSettings.from_env({}), grant_settle_seconds=0.05)
+    sync = Recording(settings, cc)
+    wait = await sync.reconcile(("ns", "g"))
+    assert isinstance(wait, float) and 0 < wait <= 0.05
+    assert (sync.applied, sync.statuses) == ([], 0)  # nothing written while it settles
+    await asyncio.sleep(0.06)
+    assert await sync.reconcile(("ns", "g")) is None
+    assert len(sync.applied) == 1 and sync.statuses == 1
+    assert sync._settling == {}  # forgotten once written
+
+
+async def test_a_removal_never_waits() -> None:
+    cc = mapped_cache(["u1"])
+    await binding_for(cc, ["u1", "u2"])  # u2 was removed from the group: the binding still names them
+    sync = Recording(dataclasses.replace(OperatorSettings.from_env({}), grant_settle_seconds=30), cc)
+    assert await sync.reconcile(("ns", "g")) is None
+    (manifest,) = sync.applied
+    assert [s["name"] for s in manifest["subjects"]] == ["u1"]  # type: ignore[index]
+
+
+async def test_no_wait_when_nothing_is_to_be_written_or_the_wait_is_off() -> None:
+    cc = mapped_cache(["u1"])
+    await binding_for(cc, ["u1"])  # already right: the status only, at once
+    sync = Recording(dataclasses.replace(OperatorSettings.from_env({}), grant_settle_seconds=30), cc)
+    assert await sync.reconcile(("ns", "g")) is None and sync.applied == []
+    cc2 = mapped_cache(["u1", "u2"])
+    off = Recording(dataclasses.replace(OperatorSettings.from_env({}), grant_settle_seconds=0), cc2)
+    assert await off.reconcile(("ns", "g")) is None and len(off.applied) == 1

@@ -47,6 +47,11 @@ def test_defaults() -> None:
         ({"SCIM_METRICS_PORT": "0"}, "metrics_port", 0),
         ({"SCIM_GROUP_WORKERS": "32"}, "group_workers", 32),
         ({"SCIM_USER_WORKERS": "16"}, "user_workers", 16),
+        ({}, "grant_settle_seconds", 0.25),
+        ({"SCIM_GRANT_SETTLE_SECONDS": "0"}, "grant_settle_seconds", 0.0),  # no wait
+        ({"SCIM_GRANT_SETTLE_SECONDS": "0.5"}, "grant_settle_seconds", 0.5),
+        ({}, "grant_settle_longest_seconds", 2.0),
+        ({"SCIM_GRANT_SETTLE_LONGEST_SECONDS": "5"}, "grant_settle_longest_seconds", 5.0),
     ],
 )
 def test_from_env(env: dict[str, str], field: str, value: object) -> None:
@@ -86,6 +91,7 @@ def test_operator_refuses_to_start_with_a_bad_worker_count(monkeypatch: pytest.M
 
 
 SECONDS = [
+    "SCIM_GRANT_SETTLE_LONGEST_SECONDS",
     "SCIM_WORKSPACE_RESYNC_SECONDS",
     "SCIM_IDP_SILENCE_SECONDS",
     "SCIM_LEASE_DURATION_SECONDS",
@@ -101,6 +107,13 @@ def test_seconds_refused_naming_the_variable(var: str, raw: str) -> None:
     with pytest.raises(SettingsError) as refused:
         OperatorSettings.from_env({var: raw})
     assert str(refused.value) == f"{var}={raw!r}: give a finite number above 0"
+
+
+@pytest.mark.parametrize("raw", ["", "off", "nan", "inf", "-0.25"])
+def test_grant_settle_refused_naming_the_variable(raw: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        OperatorSettings.from_env({"SCIM_GRANT_SETTLE_SECONDS": raw})
+    assert str(refused.value) == f"SCIM_GRANT_SETTLE_SECONDS={raw!r}: give a finite number of 0 or more"
 
 
 @pytest.mark.parametrize("raw", ["", "off", "nan", "inf", "-1", "8082.0", str(MAX_PORT + 1)])
