@@ -121,7 +121,10 @@ class GroupSync:
             if live is None or binding_differs(live, manifest)
         ]
         stale = sorted(existing.keys() - desired_keys)
-        if wait := self._grants_wait(key, plan, existing, bool(writes or stale)):
+        # without a binding to write, the status alone (computed once, reused below)
+        status = None if writes or stale else self._status_patch(group, plan, False, len(members), [])
+        pending = bool(writes or stale or (status is not None and status[0]))
+        if wait := self._grants_wait(key, group["metadata"].get("generation"), plan, existing, pending):
             return wait
         has_finalizer = c.FINALIZER in (group["metadata"].get("finalizers") or [])
         if (
@@ -161,21 +164,24 @@ class GroupSync:
         if plan.refusals:
             metrics.REFUSED_MAPPINGS.inc(len(plan.refusals))
         self._count(key, len(desired_keys), len(plan.resolution.unresolved))
-        await self._write_status(group, plan, changed, event_body, len(members), rejected)
+        if status is None or changed or rejected:
+            status = self._status_patch(group, plan, changed, len(members), rejected)
+        await self._write_status(group, status, event_body)
         return REJECTED_RECHECK_SECONDS if rejected else None
 
     def _grants_wait(
-        self, key: GroupKey, plan: Plan, live: Mapping[tuple[str, str], Any], pending: bool
+        self, key: GroupKey, generation: Any, plan: Plan, live: Mapping[tuple[str, str], Any], pending: bool
     ) -> float:
-        """Seconds before this reconcile writes (0: now). Only a reconcile that writes
-        bindings and takes no subject away waits, until the group's changes settle
-        (``settling``): one binding write for an IdP's burst of PATCHes, not one per PATCH."""
+        """Seconds before this reconcile writes (0: now). A reconcile with something to write
+        (bindings or only its status) and no subject to take away waits until the group's
+        changes settle (``settling``): one binding write and one status write for an IdP's
+        burst of PATCHes, not one of each per PATCH."""
         if not pending or revocations(plan, live):
             self._settling.pop(key, None)
             return 0.0
         wait, state = settle(
             self._settling.get(key),
-            hash(tuple(plan.bindings)),
+            hash((generation, tuple(plan.bindings))),
             time.monotonic(),
             self.settings.grant_settle_seconds,
             self.settings.grant_settle_longest_seconds,
@@ -265,15 +271,11 @@ class GroupSync:
             await self._delete(rb.metadata.namespace, rb.metadata.name, None)
         await self._remove_finalizer(group)
 
-    async def _write_status(
-        self,
-        group: Mapping[str, Any],
-        plan: Plan,
-        changed: bool,
-        event_body: dict[str, Any],
-        member_count: int,
-        rejected: list[str],
-    ) -> None:
+    def _status_patch(
+        self, group: Mapping[str, Any], plan: Plan, changed: bool, member_count: int, rejected: list[str]
+    ) -> tuple[dict[str, Any], tuple[str, str] | None]:
+        """The status patch this reconcile makes (empty: the status is right), and the Warning
+        (reason, message) to post with it, if any."""
         status = status_of(group)  # packed in the cache (``scim_core.cached_status``)
         generation = group["metadata"].get("generation")
         res = plan.resolution
@@ -299,8 +301,9 @@ class GroupSync:
         previous_reason = next(
             (x.get("reason") for x in status.get("conditions") or [] if x.get("type") == "Synced"), None
         )
+        warning = None
         if not synced and reason in ("RoleNotAllowed", "BindingRejected") and previous_reason != reason:
-            self.events.post(event_body, "Warning", reason, message)
+            warning = (reason, message)
         desired = {
             "observedGeneration": generation,
             "memberCount": member_count,
@@ -315,6 +318,17 @@ class GroupSync:
             patch["conditions"] = conditions
         if changed or "lastSyncTime" not in status:
             patch["lastSyncTime"] = now_utc()
+        return patch, warning
+
+    async def _write_status(
+        self,
+        group: Mapping[str, Any],
+        computed: tuple[dict[str, Any], tuple[str, str] | None],
+        event_body: dict[str, Any],
+    ) -> None:
+        patch, warning = computed
+        if warning is not None:
+            self.events.post(event_body, "Warning", *warning)
         if not patch:
             return
         self.leader.check()

@@ -61,7 +61,8 @@ async def test_dropped_without_api_calls(ready: bool, leading: bool) -> None:
 
 async def test_losing_the_lease_mid_reconcile_stops_before_the_write() -> None:
     leader = Leader(leading=True, writes_allowed=False)
-    sync = GroupSync(NoApi(), OperatorSettings.from_env({}), cache(True), leader)  # type: ignore[arg-type]
+    settings = OperatorSettings.from_env({"SCIM_GRANT_SETTLE_SECONDS": "0"})  # the status write at once
+    sync = GroupSync(NoApi(), settings, cache(True), leader)  # type: ignore[arg-type]
     assert await sync.reconcile(("ns", "g")) is None  # the status patch: the first write
     assert leader.checks == 1
 
@@ -145,11 +146,19 @@ async def test_a_removal_never_waits() -> None:
     assert [s["name"] for s in manifest["subjects"]] == ["u1"]  # type: ignore[index]
 
 
-async def test_no_wait_when_nothing_is_to_be_written_or_the_wait_is_off() -> None:
+async def test_a_status_alone_waits_too_and_nothing_to_write_never_waits() -> None:
     cc = mapped_cache(["u1"])
-    await binding_for(cc, ["u1"])  # already right: the status only, at once
+    await binding_for(cc, ["u1"])  # the binding is right: only the status is to be written
     sync = Recording(dataclasses.replace(OperatorSettings.from_env({}), grant_settle_seconds=30), cc)
-    assert await sync.reconcile(("ns", "g")) is None and sync.applied == []
-    cc2 = mapped_cache(["u1", "u2"])
-    off = Recording(dataclasses.replace(OperatorSettings.from_env({}), grant_settle_seconds=0), cc2)
-    assert await off.reconcile(("ns", "g")) is None and len(off.applied) == 1
+    wait = await sync.reconcile(("ns", "g"))
+    assert isinstance(wait, float) and wait > 0 and (sync.applied, sync.statuses) == ([], 0)
+    sync._status_patch = lambda *args: ({}, None)  # type: ignore[method-assign]  # the status is right
+    assert await sync.reconcile(("ns", "g")) is None and sync._settling == {}
+
+
+async def test_zero_turns_the_wait_off() -> None:
+    sync = Recording(
+        dataclasses.replace(OperatorSettings.from_env({}), grant_settle_seconds=0), mapped_cache(["u1", "u2"])
+    )
+    assert await sync.reconcile(("ns", "g")) is None
+    assert len(sync.applied) == 1 and sync.statuses == 1

@@ -112,7 +112,7 @@ def _stored(cached: dict[str, Any], patch: dict[str, Any], packed: bool) -> dict
 async def test_an_unchanged_status_is_not_written_again(
     packed: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = OperatorSettings.from_env({})
+    settings = OperatorSettings.from_env({"SCIM_GRANT_SETTLE_SECONDS": "0"})  # writes at once
     cc = _cache(settings)
     writes = Writes(monkeypatch)
     groups = GroupSync(NoApi(), settings, cc, Leader())  # type: ignore[arg-type]

@@ -81,7 +81,7 @@ async def test_group_and_user_reconciles_wait_for_the_hold() -> None:
 
     leader = Leader(True, writes_allowed=False)  # the first write would be counted
     cc = cache(True)
-    settings = OperatorSettings.from_env({})
+    settings = OperatorSettings.from_env({"SCIM_GRANT_SETTLE_SECONDS": "0"})  # writes at once
     groups = asyncio.create_task(GroupSync(NoApi(), settings, cc, leader, hold=hold).reconcile(("ns", "g")))  # type: ignore[arg-type]
     users = asyncio.create_task(UserSync(NoApi(), cc, leader, hold=hold).reconcile(("ns", "u1")))  # type: ignore[arg-type]
     await asyncio.sleep(0.05)
