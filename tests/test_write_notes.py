@@ -2,7 +2,8 @@
 each SCIM write is named in its workspace's status, and an operator cache whose own watch of
 them is stopped (as kube-apiserver refuses it while it rebuilds its watch cache after a
 restart) gets each change by reading it by name: a member removed, a user deactivated (the
-offboarding fast path is called) and a group deleted all reach it within seconds."""
+offboarding fast path is called) and a group deleted all reach it within seconds; once the
+watches are back for the grace, the replica removes its notes."""
 
 from __future__ import annotations
 
@@ -122,6 +123,8 @@ def test_writes_made_while_the_watches_are_down_reach_the_operator_through_their
             eventually(lambda: (namespace, "u2") in ops.revoked, timeout=10)
             assert ops.cache.users[(namespace, "u2")]["spec"]["active"] is False
 
+            # a deletion's answer names the version the group had before it, which the note of
+            # the removal named too and the operator holds: the note says it is a deletion
             assert tc.delete(f"{c.SCIM_BASE_PATH}/Groups/{gid}", headers=h).status_code == 204
             eventually(
                 lambda: (
@@ -129,6 +132,20 @@ def test_writes_made_while_the_watches_are_down_reach_the_operator_through_their
                 ),
                 timeout=10,
             )
+
+            # the watches open again and stay open for the grace (shortened here from 60 s):
+            # the replica's own loop (``WriteNoter.run``, every 5 s) removes its notes
+            noter = state.noter
+            noter._grace = 0.5
+            for informer in state.informers:
+                if informer.plural in DOWN:
+                    informer.health.opened()
+
+            def notes_left() -> dict[str, Any]:
+                return dict((get_workspace(kube, namespace).get("status") or {}).get(FIELD) or {})
+
+            assert noter.replica in notes_left()
+            eventually(lambda: noter.replica not in notes_left(), timeout=20)
         finally:
             ops.close()
 

@@ -445,7 +445,7 @@ class GroupStore:
         # a finalizer keeps the object a moment: the answer carries the deletion's version
         answer = gone if isinstance(gone, dict) and gone.get("kind") == c.GROUP_KIND else obj
         self._directory.group_table(namespace).forget(gid, resource_version(answer))
-        await note(self._noter, namespace, c.GROUP_PLURAL, answer)
+        await note(self._noter, namespace, c.GROUP_PLURAL, answer, deleted=True)
 
     async def _delete_quietly(self, namespace: str, gid: str) -> None:
         try:

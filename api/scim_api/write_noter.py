@@ -75,14 +75,20 @@ class WriteNoter:
         health = self._health_of(plural)
         return plural in NOTED_KINDS and health is not None and health.unwatched(self._grace)
 
-    async def wrote(self, namespace: str, plural: str, obj: dict[str, Any] | None) -> None:
-        """``obj`` was just written: note it if the watch of ``plural`` is down, and return
-        once the note is stored (at once otherwise)."""
+    async def wrote(
+        self, namespace: str, plural: str, obj: dict[str, Any] | None, deleted: bool = False
+    ) -> None:
+        """``obj`` was just written (``deleted``: deleted): note it if the watch of ``plural``
+        is down, and return once the note is stored (at once otherwise)."""
         if obj is None or not self.wanted(plural):
             return
         md = obj.get("metadata") or {}
         note = Note(
-            plural, str(md.get("name")), str(md.get("resourceVersion") or ""), format_utc(self._now())
+            plural,
+            str(md.get("name")),
+            str(md.get("resourceVersion") or ""),
+            format_utc(self._now()),
+            deleted,
         )
         self._notes[namespace] = appended(self._notes.get(namespace, ()), [note])
         self._recorded[namespace] += 1
@@ -135,7 +141,9 @@ class WriteNoter:
             await self.clear()
 
 
-async def note(noter: WriteNoter | None, namespace: str, plural: str, obj: dict[str, Any] | None) -> None:
+async def note(
+    noter: WriteNoter | None, namespace: str, plural: str, obj: dict[str, Any] | None, deleted: bool = False
+) -> None:
     """``noter.wrote``, for a store that may have none (unit tests build stores bare)."""
     if noter is not None:
-        await noter.wrote(namespace, plural, obj)
+        await noter.wrote(namespace, plural, obj, deleted)

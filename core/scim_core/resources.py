@@ -303,6 +303,8 @@ class WriteNote(_Model):
     name: Annotated[str, Field(min_length=1, max_length=253)]
     resourceVersion: Annotated[str, Field(max_length=64)]
     time: datetime
+    #: the write was the object's deletion (``write_notes.Note.deleted``)
+    deleted: bool | None = None
 
 
 class ScimWorkspaceStatus(_Model):

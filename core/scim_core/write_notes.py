@@ -34,20 +34,26 @@ NOTED_KINDS = {c.GROUP_PLURAL: c.GROUP_KIND, c.SHARD_PLURAL: c.SHARD_KIND, c.USE
 @dataclass(frozen=True)
 class Note:
     """One object written: its kind (plural), name, the resourceVersion written, and when
-    (``timestamps.UTC_FORMAT``)."""
+    (``timestamps.UTC_FORMAT``). ``deleted``: the write was its deletion, whose answer carries
+    the version the object had before (the same version a note of its last change named, so
+    without the mark a reader holding that version would take the deletion as read)."""
 
     plural: str
     name: str
     resource_version: str
     time: str = ""
+    deleted: bool = False
 
-    def entry(self) -> dict[str, str]:
-        return {
+    def entry(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "kind": self.plural,
             "name": self.name,
             "resourceVersion": self.resource_version,
             "time": self.time,
         }
+        if self.deleted:
+            out["deleted"] = True
+        return out
 
 
 def appended(notes: Iterable[Note], new: Iterable[Note], limit: int = LIMIT) -> list[Note]:
@@ -69,7 +75,7 @@ def notes_in(status: Mapping[str, Any] | None) -> list[Note]:
         for e in entries if isinstance(entries, list) else ():
             if isinstance(e, Mapping) and e.get("kind") in NOTED_KINDS and e.get("name"):
                 version, time = str(e.get("resourceVersion") or ""), str(e.get("time") or "")
-                out.append(Note(str(e["kind"]), str(e["name"]), version, time))
+                out.append(Note(str(e["kind"]), str(e["name"]), version, time, e.get("deleted") is True))
     return out
 
 

@@ -46,7 +46,7 @@ class NotedWrites:
         self._cache = cache
         self._read = read
         self._decoders = decoders
-        self._followed: dict[tuple[str, str, str], str] = {}
+        self._followed: dict[tuple[str, str, str], tuple[str, bool]] = {}
         self._limit = asyncio.Semaphore(CONCURRENCY)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -56,11 +56,12 @@ class NotedWrites:
         namespace, deleted_by = md.get("namespace", ""), str(md.get("resourceVersion") or "")
         for note in notes_in(workspace.get("status")):
             key = (note.plural, namespace, note.name)
-            if self._followed.get(key) == note.resource_version or self._holds(namespace, note):
+            followed = (note.resource_version, note.deleted)
+            if self._followed.get(key) == followed or self._holds(namespace, note):
                 continue
             if len(self._followed) >= REMEMBERED:
                 self._followed.pop(next(iter(self._followed)))
-            self._followed[key] = note.resource_version
+            self._followed[key] = followed
             task = asyncio.create_task(self._follow(namespace, note, deleted_by), name=f"note-{note.name}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -72,7 +73,10 @@ class NotedWrites:
         return cached, "" if cached is None else str(cached["metadata"].get("resourceVersion") or "")
 
     def _holds(self, namespace: str, note: Note) -> bool:
-        """The cache has the noted version already, or a later one."""
+        """The cache has the noted version already, or a later one (never for a deletion: it
+        names the version before it, which the cache may hold)."""
+        if note.deleted:
+            return False
         cached, version = self._cached(namespace, note)
         noted = note.resource_version
         return cached is not None and (version == noted or older(noted, version))

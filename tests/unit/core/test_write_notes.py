@@ -42,6 +42,19 @@ def test_a_status_patch_sets_or_removes_one_replicas_notes_and_validates() -> No
     assert status_patch("api-1", None, ["api-0"]) == {FIELD: {"api-0": None, "api-1": None}}
 
 
+def test_a_deletion_is_marked_and_read_back_so() -> None:
+    """A deletion names the version before it: only the mark tells it from the last change."""
+    gone = Note(G, "g1", "7", "2026-11-29T10:00:00Z", deleted=True)
+    patch = status_patch("api-1", [gone, Note(U, "u1", "8", "2026-11-29T10:00:00Z")])
+    assert [e.get("deleted") for e in patch[FIELD]["api-1"]] == [True, None]  # absent unless deleted
+    stored = ScimWorkspaceStatus.model_validate(patch).model_dump(mode="json", exclude_none=True)
+    assert stored == patch
+    assert [n.deleted for n in notes_in(stored)] == [True, False]
+    assert [n.deleted for n in notes_in({FIELD: {"a": [{"kind": G, "name": "g", "deleted": "yes"}]}})] == [
+        False
+    ]
+
+
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 
 

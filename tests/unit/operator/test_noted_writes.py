@@ -124,3 +124,20 @@ async def test_an_object_gone_at_its_read_but_made_again_since_stays() -> None:
     cache.upsert(G, at(group("g1", "u1"), "45"))  # made again before the read's 404 landed
     await settle(noted)
     assert ("ns", "g1") in cache.groups
+
+
+async def test_a_deletion_noted_at_a_version_the_cache_holds_is_still_read_and_forgotten() -> None:
+    """A deletion's answer names the version the object had before it: the version the note of
+    its last change named, which the cache holds. Taken as read, the deleted group stayed in
+    the cache (and its bindings) until the relist; marked ``deleted``, it is read and forgotten."""
+    store = Store()  # gone
+    cache, noted, rec = await follower(store)
+    cache.upsert(c.WORKSPACE_PLURAL, workspace("2", Note(G, "g1", "1")))  # its last change: held
+    await settle(noted)
+    assert store.reads == []
+    cache.upsert(c.WORKSPACE_PLURAL, workspace("3", Note(G, "g1", "1", deleted=True)))
+    await settle(noted)
+    assert store.reads == ["g1"] and ("ns", "g1") not in cache.groups and rec.groups == [("ns", "g1")]
+    cache.upsert(c.WORKSPACE_PLURAL, workspace("4", Note(G, "g1", "1", deleted=True)))  # seen again
+    await settle(noted)
+    assert store.reads == ["g1"]
