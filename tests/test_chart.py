@@ -682,7 +682,8 @@ def test_every_number_the_chart_sets_is_named_in_the_schema(helm: Path) -> None:
 def test_numeric_values_bounded_as_the_process_does(component: str, key: str, var: str) -> None:
     """The schema's bound is the process's: the process takes the schema's extremes and
     refuses what is just past them, so a value is refused by ``helm install`` exactly when
-    the process would stop at start on it. One exception: a metrics port may be 0 (off) for
+    the process would stop at start on it (seconds above 0, or 0 or more for a wait 0 turns
+    off). One exception: a metrics port may be 0 (off) for
     the process, while the chart always declares the port, so it wants 1 or more."""
     from scim_api.config import ApiSettings
     from scim_core.settings import SettingsError
@@ -690,7 +691,10 @@ def test_numeric_values_bounded_as_the_process_does(component: str, key: str, va
 
     read = ApiSettings.from_env if component == "api" else OperatorSettings.from_env
     bound = _value_schema(component, key)
-    if bound["type"] == "number":  # seconds, a rate: finite and above 0
+    if bound["type"] == "number" and "minimum" in bound:  # a wait that 0 turns off: finite, 0 or more
+        assert (bound["minimum"], bound.keys() & {"exclusiveMinimum", "maximum"}) == (0, set()), bound
+        accepted, refused = ["0", "1e+06"], ["-1e-3"]
+    elif bound["type"] == "number":  # seconds, a rate: finite and above 0
         assert (bound["exclusiveMinimum"], bound.keys() & {"minimum", "maximum"}) == (0, set()), bound
         accepted, refused = ["1e-3", "1e+06"], ["0"]
     else:
