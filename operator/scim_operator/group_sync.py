@@ -124,7 +124,7 @@ class GroupSync:
         # without a binding to write, the status alone (computed once, reused below)
         status = None if writes or stale else self._status_patch(group, plan, False, len(members), [])
         pending = bool(writes or stale or (status is not None and status[0]))
-        if wait := self._grants_wait(key, group["metadata"].get("generation"), plan, existing, pending):
+        if wait := self._grants_wait(key, group, plan, existing, pending):
             return wait
         has_finalizer = c.FINALIZER in (group["metadata"].get("finalizers") or [])
         if (
@@ -170,13 +170,21 @@ class GroupSync:
         return REJECTED_RECHECK_SECONDS if rejected else None
 
     def _grants_wait(
-        self, key: GroupKey, generation: Any, plan: Plan, live: Mapping[tuple[str, str], Any], pending: bool
+        self,
+        key: GroupKey,
+        group: Mapping[str, Any],
+        plan: Plan,
+        live: Mapping[tuple[str, str], Any],
+        pending: bool,
     ) -> float:
         """Seconds before this reconcile writes (0: now). A reconcile with something to write
         (bindings or only its status) and no subject to take away waits until the group's
         changes settle (``settling``): one binding write and one status write for an IdP's
-        burst of PATCHes, not one of each per PATCH."""
-        if not pending or revocations(plan, live):
+        burst of PATCHes, not one of each per PATCH. Only a group whose spec changed since its
+        status was written waits (``observedGeneration`` behind): a user activated, a mapping
+        changed, or a cold start over statuses of an older shape write at once."""
+        generation = group["metadata"].get("generation")
+        if not pending or status_of(group).get("observedGeneration") == generation or revocations(plan, live):
             self._settling.pop(key, None)
             return 0.0
         wait, state = settle(

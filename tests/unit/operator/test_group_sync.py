@@ -92,8 +92,9 @@ class Recording(GroupSync):
         self.statuses += 1
 
 
-def mapped_cache(members: list[str]) -> ClusterCache:
-    """Users u1, u2 (active), a mapping of every group to view, a group ``g`` with ``members``."""
+def mapped_cache(members: list[str], reconciled: bool = False) -> ClusterCache:
+    """Users u1, u2 (active), a mapping of every group to view, a group ``g`` with ``members``
+    whose spec changed since its status was written (``reconciled``: it did not)."""
     cc = ClusterCache()
     objects: dict[str, list[dict[str, object]]] = {
         c.WORKSPACE_PLURAL: [{"metadata": {"name": "ws", "namespace": "ns"}, "spec": MAPPED}],
@@ -103,8 +104,15 @@ def mapped_cache(members: list[str]) -> ClusterCache:
         ],
         c.GROUP_PLURAL: [
             {
-                "metadata": {"name": "g", "namespace": "ns", "uid": "g", "resourceVersion": "1"},
+                "metadata": {
+                    "name": "g",
+                    "namespace": "ns",
+                    "uid": "g",
+                    "resourceVersion": "1",
+                    "generation": 2,
+                },
                 "spec": {"displayName": "g", "members": [{"value": m} for m in members]},
+                **({"status": {"observedGeneration": 2}} if reconciled else {}),
             }
         ],
     }
@@ -154,6 +162,14 @@ async def test_a_status_alone_waits_too_and_nothing_to_write_never_waits() -> No
     assert isinstance(wait, float) and wait > 0 and (sync.applied, sync.statuses) == ([], 0)
     sync._status_patch = lambda *args: ({}, None)  # type: ignore[method-assign]  # the status is right
     assert await sync.reconcile(("ns", "g")) is None and sync._settling == {}
+
+
+async def test_a_group_whose_spec_did_not_change_writes_at_once() -> None:
+    """Its status is of its generation: what changed is elsewhere (a user activated, a mapping
+    added, a cold start over statuses of an older shape), not an IdP's burst to this group."""
+    settings = dataclasses.replace(OperatorSettings.from_env({}), grant_settle_seconds=30)
+    sync = Recording(settings, mapped_cache(["u1"], reconciled=True))
+    assert await sync.reconcile(("ns", "g")) is None and len(sync.applied) == 1
 
 
 async def test_zero_turns_the_wait_off() -> None:
