@@ -31,6 +31,15 @@ from .helpers import create_user, eventually, get_workspace, workspace_with_toke
 pytestmark = pytest.mark.cluster
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 DOWN = (c.GROUP_PLURAL, c.USER_PLURAL)
+REMOVE_U1 = {"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": 'members[value eq "u1"]'}]}
+DEACTIVATE = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+
+
+def watches_lost(state: ApiState) -> None:
+    """The API replica's own watch of groups and users is lost, as the operator's is."""
+    for informer in state.informers:
+        if informer.plural in DOWN:
+            informer.health.lost()
 
 
 class OperatorCache:
@@ -95,15 +104,8 @@ def test_writes_made_while_the_watches_are_down_reach_the_operator_through_their
         ops = OperatorCache(str(control_plane.kubeconfig))
         try:
             eventually(lambda: len(ops.cache.group_members(key)) == 2)
-            for informer in state.informers:  # the API's own watch of them is lost too
-                if informer.plural in DOWN:
-                    informer.health.lost()
-
-            remove = {
-                "schemas": [PATCH_OP],
-                "Operations": [{"op": "remove", "path": 'members[value eq "u1"]'}],
-            }
-            assert tc.patch(f"{c.SCIM_BASE_PATH}/Groups/{gid}", headers=h, json=remove).status_code in (
+            watches_lost(state)
+            assert tc.patch(f"{c.SCIM_BASE_PATH}/Groups/{gid}", headers=h, json=REMOVE_U1).status_code in (
                 200,
                 204,
             )
@@ -112,11 +114,7 @@ def test_writes_made_while_the_watches_are_down_reach_the_operator_through_their
             assert [n.name for n in notes_in(status)] == [gid] and state.noter is not None
             assert list(status[FIELD]) == [state.noter.replica]
 
-            deactivate = {
-                "schemas": [PATCH_OP],
-                "Operations": [{"op": "replace", "path": "active", "value": False}],
-            }
-            assert tc.patch(f"{c.SCIM_BASE_PATH}/Users/u2", headers=h, json=deactivate).status_code in (
+            assert tc.patch(f"{c.SCIM_BASE_PATH}/Users/u2", headers=h, json=DEACTIVATE).status_code in (
                 200,
                 204,
             )
@@ -159,7 +157,8 @@ def test_two_api_replicas_notes_reach_both_operator_replicas(
 ) -> None:
     """The chart's topology: a removal answered by one API replica and a deactivation by the
     other, both while their watches are down, each under its own key of the workspace status;
-    both operator replicas' caches (the leader's and the standby's) get both."""
+    both operator replicas' caches (the leader's and the standby's) get both, and then the
+    group's deletion answered by the second replica."""
     token = workspace_with_token(kube, namespace)
     for uid in ("u1", "u2"):
         create_user(kube, namespace, uid, f"{uid}@example.com")
@@ -183,22 +182,12 @@ def test_two_api_replicas_notes_reach_both_operator_replicas(
             for name, state in zip(("api-a", "api-b"), states, strict=True):
                 assert state.noter is not None
                 state.noter.replica = name  # two pods; one process here
-                for informer in state.informers:
-                    if informer.plural in DOWN:
-                        informer.health.lost()
-            remove = {
-                "schemas": [PATCH_OP],
-                "Operations": [{"op": "remove", "path": 'members[value eq "u1"]'}],
-            }
-            assert a.patch(f"{c.SCIM_BASE_PATH}/Groups/{gid}", headers=h, json=remove).status_code in (
+                watches_lost(state)
+            assert a.patch(f"{c.SCIM_BASE_PATH}/Groups/{gid}", headers=h, json=REMOVE_U1).status_code in (
                 200,
                 204,
             )
-            deactivate = {
-                "schemas": [PATCH_OP],
-                "Operations": [{"op": "replace", "path": "active", "value": False}],
-            }
-            assert b.patch(f"{c.SCIM_BASE_PATH}/Users/u2", headers=h, json=deactivate).status_code in (
+            assert b.patch(f"{c.SCIM_BASE_PATH}/Users/u2", headers=h, json=DEACTIVATE).status_code in (
                 200,
                 204,
             )
@@ -208,6 +197,20 @@ def test_two_api_replicas_notes_reach_both_operator_replicas(
             by_replica = (get_workspace(kube, namespace).get("status") or {})[FIELD]
             assert [n["name"] for n in by_replica["api-a"]] == [gid]
             assert [n["name"] for n in by_replica["api-b"]] == ["u2"]
+
+            # the group deleted through the other replica than the one that changed it last:
+            # its deletion (marked as one) reaches both operator caches too
+            assert b.delete(f"{c.SCIM_BASE_PATH}/Groups/{gid}", headers=h).status_code == 204
+            for ops in operators:
+                eventually(
+                    lambda ops=ops: (
+                        key not in ops.cache.groups
+                        or ops.cache.groups[key]["metadata"].get("deletionTimestamp")
+                    ),
+                    timeout=10,
+                )
+            by_replica = (get_workspace(kube, namespace).get("status") or {})[FIELD]
+            assert [(n["name"], n.get("deleted")) for n in by_replica["api-b"]] == [("u2", None), (gid, True)]
         finally:
             for ops in operators:
                 ops.close()
