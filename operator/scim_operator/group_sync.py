@@ -24,7 +24,7 @@ from .conditions import same_conditions, set_condition
 from .events import EventPoster
 from .leader import Leadership, NotLeader, refused
 from .planning import plan_cached_group
-from .rbac import UNRESOLVED_SAMPLE, Plan, binding_differs, needs_finalizer, revocations
+from .rbac import UNRESOLVED_SAMPLE, Plan, binding_differs, needs_finalizer, revokes_anyone
 from .settings import OperatorSettings
 from .settling import Settling, settle
 from .workqueue import Result
@@ -122,8 +122,8 @@ class GroupSync:
         ]
         stale = sorted(existing.keys() - desired_keys)
         # without a binding to write, the status alone (computed once, reused below)
-        status = None if writes or stale else self._status_patch(group, plan, False, len(members), [])
-        pending = bool(writes or stale or (status is not None and status[0]))
+        status_write = None if writes or stale else self._status_patch(group, plan, False, len(members), [])
+        pending = bool(writes or stale or (status_write is not None and status_write[0]))
         if wait := self._grants_wait(key, group, plan, existing, pending):
             return wait
         has_finalizer = c.FINALIZER in (group["metadata"].get("finalizers") or [])
@@ -164,9 +164,9 @@ class GroupSync:
         if plan.refusals:
             metrics.REFUSED_MAPPINGS.inc(len(plan.refusals))
         self._count(key, len(desired_keys), len(plan.resolution.unresolved))
-        if status is None or changed or rejected:
-            status = self._status_patch(group, plan, changed, len(members), rejected)
-        await self._write_status(group, status, event_body)
+        if status_write is None or changed or rejected:
+            status_write = self._status_patch(group, plan, changed, len(members), rejected)
+        await self._write_status(group, status_write, event_body)
         return REJECTED_RECHECK_SECONDS if rejected else None
 
     def _grants_wait(
@@ -184,7 +184,8 @@ class GroupSync:
         status was written waits (``observedGeneration`` behind): a user activated, a mapping
         changed, or a cold start over statuses of an older shape write at once."""
         generation = group["metadata"].get("generation")
-        if not pending or status_of(group).get("observedGeneration") == generation or revocations(plan, live):
+        spec_unchanged = status_of(group).get("observedGeneration") == generation
+        if not pending or spec_unchanged or revokes_anyone(plan, live):
             self._settling.pop(key, None)
             return 0.0
         wait, state = settle(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -321,22 +321,24 @@ def revocation_patch(live: Mapping[str, Any], keep: frozenset[str]) -> list[dict
     subjects = list(live.get("subjects") or [])
     for index in range(len(subjects) - 1, -1, -1):
         subject = subjects[index]
-        if subject.get("kind") == "User" and subject.get("name") in keep:
+        if _kept(subject, keep):
             continue
         ops.append({"op": "test", "path": f"/subjects/{index}", "value": subject})
         ops.append({"op": "remove", "path": f"/subjects/{index}"})
     return ops
 
 
-def revocations(
+def _kept(subject: Mapping[str, Any], keep: frozenset[str]) -> bool:
+    return subject.get("kind") == "User" and subject.get("name") in keep
+
+
+def _still_granted(
     plan: Plan, live: Mapping[tuple[str, str], Mapping[str, Any]]
-) -> list[tuple[str, str, list[dict[str, Any]]]]:
-    """(namespace, name, JSON patch) for each live binding of a group that names someone its
-    plan no longer grants that role: the removals a reconcile would make, without its
-    additions. A binding the plan no longer wants, or wants with another role, loses every
-    subject (the reconcile deletes or recreates it)."""
+) -> Iterator[tuple[str, str, Mapping[str, Any], frozenset[str]]]:
+    """(namespace, name, binding, users its plan still grants that binding's role) for each
+    live binding of a group. A binding the plan no longer wants, or wants with another role,
+    keeps nobody (the reconcile deletes or recreates it)."""
     wanted = {(b.namespace, b.name): b for b in plan.bindings}
-    out: list[tuple[str, str, list[dict[str, Any]]]] = []
     for (namespace, name), binding in sorted(live.items()):
         desired = wanted.get((namespace, name))
         same_role = desired is not None and (binding.get("roleRef") or {}) == {
@@ -345,6 +347,26 @@ def revocations(
             "name": desired.role_name,
         }
         keep = frozenset(desired.subjects) if desired is not None and same_role else frozenset()
-        if ops := revocation_patch(binding, keep):
-            out.append((namespace, name, ops))
-    return out
+        yield namespace, name, binding, keep
+
+
+def revocations(
+    plan: Plan, live: Mapping[tuple[str, str], Mapping[str, Any]]
+) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """(namespace, name, JSON patch) for each live binding of a group that names someone its
+    plan no longer grants that role: the removals a reconcile would make, without its
+    additions."""
+    return [
+        (namespace, name, ops)
+        for namespace, name, binding, keep in _still_granted(plan, live)
+        if (ops := revocation_patch(binding, keep))
+    ]
+
+
+def revokes_anyone(plan: Plan, live: Mapping[tuple[str, str], Mapping[str, Any]]) -> bool:
+    """Whether ``revocations`` finds anything, without building its patches: asked by every
+    reconcile that has something to write (``GroupSync._grants_wait``)."""
+    return any(
+        not all(_kept(subject, keep) for subject in binding.get("subjects") or [])
+        for _, _, binding, keep in _still_granted(plan, live)
+    )

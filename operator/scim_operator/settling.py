@@ -8,7 +8,7 @@ about 4.7 per group against the API's 7 (docs/benchmarks.md, "Entra first sync")
 reconcile whose only effect would be to grant (no subject loses a role) therefore waits
 until its plan has stayed the same for ``quiet`` seconds, at most ``longest`` seconds in all,
 and then writes once. Taking access away never waits: that decision is the caller's
-(``rbac.revocations``), and a reconcile with anything to revoke does not come here.
+(``rbac.revokes_anyone``), and a reconcile with anything to revoke does not come here.
 
 Pure: the caller passes the clock and keeps the returned state per group."""
 

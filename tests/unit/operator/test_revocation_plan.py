@@ -10,7 +10,7 @@ import pytest
 
 from scim_core import constants as c
 from scim_operator.cache import KINDS, ClusterCache, may_lose_access
-from scim_operator.rbac import RBAC_API, Plan, plan_group, revocation_patch, revocations
+from scim_operator.rbac import RBAC_API, Plan, plan_group, revocation_patch, revocations, revokes_anyone
 
 VIEW = {"apiGroup": RBAC_API, "kind": "ClusterRole", "name": "view"}
 
@@ -100,6 +100,7 @@ def test_revocations_are_the_reconciles_removals_only(
     keyed = {("ns", name): b for name, b in bindings.items()}
     out = revocations(plan(active, workspace), keyed)
     assert {name for _, name, _ in out} == set(expected)
+    assert revokes_anyone(plan(active, workspace), keyed) == bool(expected)
     for ns, name, ops in out:
         assert ns == "ns"
         after = jsonpatch.apply_patch(keyed[(ns, name)], ops)
