@@ -53,9 +53,20 @@ def _subjects(kube: client.ApiClient, group: str) -> list[str]:
     return sorted(s.name for s in binding.subjects or [])
 
 
+def _members(uids: list[str]) -> list[dict[str, str]]:
+    return [{"value": u} for u in uids]
+
+
+def _create_group(kube: client.ApiClient, group: str, uids: list[str]) -> None:
+    custom(kube).create_namespaced_custom_object(c.GROUP, c.VERSION, NS, c.GROUP_PLURAL, {
+        "apiVersion": c.API_VERSION, "kind": c.GROUP_KIND, "metadata": {"name": group},
+        "spec": {"displayName": group.title(), "members": _members(uids)},
+    })  # fmt: skip
+
+
 def _set_members(kube: client.ApiClient, group: str, uids: list[str]) -> None:
     custom(kube).patch_namespaced_custom_object(
-        c.GROUP, c.VERSION, NS, c.GROUP_PLURAL, group, {"spec": {"members": [{"value": u} for u in uids]}}
+        c.GROUP, c.VERSION, NS, c.GROUP_PLURAL, group, {"spec": {"members": _members(uids)}}
     )
 
 
@@ -70,10 +81,7 @@ def test_a_burst_of_additions_costs_one_binding_write_and_one_status_write(
     settling_operator: tuple[ControlPlane, client.ApiClient],
 ) -> None:
     cp, kube = settling_operator
-    custom(kube).create_namespaced_custom_object(c.GROUP, c.VERSION, NS, c.GROUP_PLURAL, {
-        "apiVersion": c.API_VERSION, "kind": c.GROUP_KIND, "metadata": {"name": "burst"},
-        "spec": {"displayName": "Burst", "members": [{"value": USERS[0]}]},
-    })  # fmt: skip
+    _create_group(kube, "burst", USERS[:1])
     for n in range(2, len(USERS) + 1):  # the IdP's PATCHes, one member more each
         _set_members(kube, "burst", USERS[:n])
     want = sorted(f"{u}@example.com" for u in USERS)
@@ -94,10 +102,7 @@ def test_a_removal_does_not_wait_for_the_burst_to_end(
 ) -> None:
     """Taking a member away is written at once, even with grants of the same group waiting."""
     _, kube = settling_operator
-    custom(kube).create_namespaced_custom_object(c.GROUP, c.VERSION, NS, c.GROUP_PLURAL, {
-        "apiVersion": c.API_VERSION, "kind": c.GROUP_KIND, "metadata": {"name": "removal"},
-        "spec": {"displayName": "Removal", "members": [{"value": u} for u in USERS[:2]]},
-    })  # fmt: skip
+    _create_group(kube, "removal", USERS[:2])
     eventually(lambda: len(_subjects(kube, "removal")) == 2, timeout=10 * QUIET)
     # one PATCH that grants USERS[2] and takes USERS[0] away: the removal cannot wait, so
     # the grant goes with it, well inside the wait a grant alone would have
