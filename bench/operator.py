@@ -227,7 +227,7 @@ def _offboard(
     kube: client.ApiClient, watcher: BindingWatch, operator_log: Path, pause: float
 ) -> dict[str, Any]:
     """Deactivate STAR (in the first 100 groups): seconds until no SubjectAccessReview allows
-    them (asked every ``REVIEW_PAUSE``) and until no binding names them, the operator's own figure for
+    them (asked every ``pause`` seconds) and until no binding names them, the operator's own figure for
     its patches (its log), the load average; then reactivate and wait until bound again."""
     star_subject = "star@example.com"
     assert watcher.holders(star_subject) >= min(100, GROUPS), watcher.holders(star_subject)

@@ -184,8 +184,11 @@ class GroupSync:
         status was written waits (``observedGeneration`` behind): a user activated, a mapping
         changed, or a cold start over statuses of an older shape write at once."""
         generation = group["metadata"].get("generation")
-        spec_unchanged = status_of(group).get("observedGeneration") == generation
-        if not pending or spec_unchanged or revokes_anyone(plan, live):
+        if (
+            not pending  # checked first: a no-op reconcile (a cold start's) decodes no status here
+            or status_of(group).get("observedGeneration") == generation  # its spec did not change
+            or revokes_anyone(plan, live)
+        ):
             self._settling.pop(key, None)
             return 0.0
         wait, state = settle(
